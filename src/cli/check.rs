@@ -1,0 +1,68 @@
+//! `faultline check`: validate and lint playbooks (and, later, config files).
+
+use anyhow::Result;
+use clap::Args;
+
+use super::{PlaybookArgs, print};
+use crate::engine::Catalog;
+use crate::exit::Exit;
+use crate::playbook::{self, lint};
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Exit 1 when there are warnings (and no errors)
+    #[arg(long)]
+    pub strict: bool,
+    /// List every pattern that several playbooks share (where they compete)
+    #[arg(long)]
+    pub overlaps: bool,
+    #[command(flatten)]
+    pub playbooks: PlaybookArgs,
+}
+
+pub fn run(args: CheckArgs) -> Result<Exit> {
+    let (playbooks, mut diags) = playbook::load(&args.playbooks.sources());
+    diags.extend(lint::lint(&playbooks));
+    diags.sort();
+    let errors = diags.errors().count();
+    let warnings = diags.warnings().count();
+    let mut out = diags.to_string();
+
+    let log_playbooks = playbooks.iter().filter(|p| p.is_log_playbook()).count();
+    let overlaps = lint::overlaps(&playbooks);
+    if args.overlaps {
+        for o in &overlaps {
+            let kind = if o.regex { "regex" } else { "pattern" };
+            out.push_str(&format!(
+                "overlap: {kind} {:?} is shared by {} playbooks: {}\n",
+                o.pattern,
+                o.playbooks.len(),
+                o.playbooks.join(", ")
+            ));
+        }
+    }
+    if errors == 0 {
+        // Compile too: catches anything the matcher rejects.
+        let count = playbooks.len();
+        if let Err(e) = Catalog::new(playbooks) {
+            out.push_str(&format!("error: cannot compile the playbooks: {e}\n"));
+            print(&out)?;
+            return Ok(Exit::Error);
+        }
+        out.push_str(&format!(
+            "{count} playbooks ({log_playbooks} for logs): {errors} errors, {warnings} warnings; {} patterns shared by several playbooks{}\n",
+            overlaps.len(),
+            if args.overlaps || overlaps.is_empty() { "" } else { " (--overlaps lists them)" },
+        ));
+    } else {
+        out.push_str(&format!("{errors} errors, {warnings} warnings\n"));
+    }
+    print(&out)?;
+    Ok(if errors > 0 {
+        Exit::Error
+    } else if warnings > 0 && args.strict {
+        Exit::Warnings
+    } else {
+        Exit::Ok
+    })
+}

@@ -1,0 +1,167 @@
+//! The batch view: what a whole log contains, accumulated one batch of lines at a time.
+//!
+//! Memory is bounded by the catalog, not by the log: for each pattern we keep its first line and a
+//! count, plus the text of those first lines (at most one per pattern, each cut to a display limit).
+
+use std::hash::{Hash, Hasher};
+
+use super::Catalog;
+use super::scan::{LineScanner, ScannedLine};
+use super::stage::{Stage, StageTracker};
+use crate::matcher::PatternId;
+use crate::normalize::{Normalizer, strip_ansi};
+
+/// Longest evidence text kept, in bytes; longer lines are cut with a marker.
+pub const EVIDENCE_MAX_BYTES: usize = 512;
+const CUT_MARKER: &str = " …[cut]";
+
+/// A line shown as evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceLine {
+    /// 1-based line number in the input.
+    pub number: u64,
+    /// The line with ANSI sequences removed, cut to [`EVIDENCE_MAX_BYTES`] with a marker.
+    pub text: String,
+    /// Hash of the sanitised line: Faultline counts evidence by distinct sanitised text.
+    pub(crate) identity: u64,
+}
+
+impl EvidenceLine {
+    /// Builds the evidence form of a scanned line.
+    pub fn from_line(line: &ScannedLine<'_>, normalizer: &mut Normalizer) -> Self {
+        let mut sanitized = Vec::new();
+        normalizer.sanitize(line.raw, &mut sanitized);
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        sanitized.hash(&mut h);
+        EvidenceLine {
+            number: line.number,
+            text: display_text(line.raw, line.cut),
+            identity: h.finish(),
+        }
+    }
+}
+
+/// A raw line as shown to people: ANSI removed, lossy UTF-8, trimmed, cut with a marker.
+pub fn display_text(raw: &[u8], already_cut: bool) -> String {
+    let stripped = strip_ansi(raw);
+    let mut text = String::from_utf8_lossy(&stripped).trim_end().to_string();
+    let mut cut = already_cut;
+    if text.len() > EVIDENCE_MAX_BYTES {
+        let mut end = EVIDENCE_MAX_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        cut = true;
+    }
+    if cut {
+        text.push_str(CUT_MARKER);
+    }
+    text
+}
+
+/// What the scorer needs to know about a set of hits.
+pub trait Hits {
+    /// The evidence line of pattern `p`, or `None` when it was not found.
+    fn evidence(&self, p: PatternId) -> Option<&EvidenceLine>;
+    /// The inferred CI stage.
+    fn stage(&self) -> Option<Stage>;
+}
+
+/// Everything found in one log.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// Per pattern: index into `evidence` of its first line, or `NONE`.
+    first: Vec<u32>,
+    /// Per pattern: number of lines it was found on.
+    counts: Vec<u64>,
+    evidence: Vec<EvidenceLine>,
+    stage: StageTracker,
+    /// Non-blank lines analysed.
+    pub lines: u64,
+    /// For the sanitised form of evidence lines.
+    normalizer: Normalizer,
+    hits: Vec<(usize, PatternId)>,
+}
+
+const NONE: u32 = u32::MAX;
+
+impl Analysis {
+    pub fn new(catalog: &Catalog) -> Self {
+        Self {
+            first: vec![NONE; catalog.pattern_count()],
+            counts: vec![0; catalog.pattern_count()],
+            evidence: Vec::new(),
+            stage: StageTracker::default(),
+            lines: 0,
+            normalizer: Normalizer::new(),
+            hits: Vec::new(),
+        }
+    }
+
+    /// Scans the scanner's pending batch, records its hits and clears the batch.
+    pub fn absorb(&mut self, catalog: &Catalog, scanner: &mut LineScanner) {
+        let mut hits = std::mem::take(&mut self.hits);
+        hits.clear();
+        scanner.scan(catalog, |line, p| hits.push((line, p)));
+        self.lines += scanner.len() as u64;
+
+        let mut mask_line = usize::MAX;
+        let mut mask = 0u8;
+        for &(line, p) in &hits {
+            let info = &catalog.patterns[p as usize];
+            if info.stage_mask != 0 && !self.stage.is_fixed() {
+                if line != mask_line && mask != 0 {
+                    self.stage.observe_line(mask);
+                    mask = 0;
+                }
+                mask_line = line;
+                mask |= info.stage_mask;
+            }
+            if info.used_by.is_empty() {
+                continue; // a stage keyword only
+            }
+            self.counts[p as usize] += 1;
+            if self.first[p as usize] == NONE {
+                let scanned = scanner.line(line);
+                let idx = match self.evidence.last() {
+                    Some(last) if last.number == scanned.number => self.evidence.len() - 1,
+                    _ => {
+                        let ev = EvidenceLine::from_line(&scanned, &mut self.normalizer);
+                        self.evidence.push(ev);
+                        self.evidence.len() - 1
+                    }
+                };
+                self.first[p as usize] = idx as u32;
+            }
+        }
+        if mask != 0 {
+            self.stage.observe_line(mask);
+        }
+        self.hits = hits;
+        scanner.clear();
+    }
+
+    /// Number of lines pattern `p` was found on.
+    pub fn count(&self, p: PatternId) -> u64 {
+        self.counts[p as usize]
+    }
+
+    /// The first line pattern `p` was found on.
+    pub fn first_line(&self, p: PatternId) -> Option<&EvidenceLine> {
+        match self.first[p as usize] {
+            NONE => None,
+            i => Some(&self.evidence[i as usize]),
+        }
+    }
+}
+
+impl Hits for Analysis {
+    fn evidence(&self, p: PatternId) -> Option<&EvidenceLine> {
+        self.first_line(p)
+    }
+
+    fn stage(&self) -> Option<Stage> {
+        self.stage.stage()
+    }
+}
