@@ -18,9 +18,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
-        }
+        Self { max_line_bytes: DEFAULT_MAX_LINE_BYTES }
     }
 }
 
@@ -75,16 +73,10 @@ pub fn analyze_reader(
         scanner.push(line.number, line.text, line.cut);
     });
     analysis.absorb(catalog, &mut scanner);
-    Ok(Outcome {
-        analysis,
-        bytes,
-        lines: framer.next_number() - 1,
-        lines_cut: framer.lines_cut(),
-    })
+    Ok(Outcome { analysis, bytes, lines: framer.next_number() - 1, lines_cut: framer.lines_cut() })
 }
 
 /// Convenience for tests and small inputs.
 pub fn analyze_bytes(catalog: &Catalog, input: &[u8]) -> Outcome {
-    analyze_reader(catalog, input, Options::default(), |_| {})
-        .expect("reading from memory cannot fail")
+    analyze_reader(catalog, input, Options::default(), |_| {}).expect("reading from memory cannot fail")
 }

@@ -23,21 +23,11 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(file: impl Into<String>, loc: Option<Loc>, message: impl Into<String>) -> Self {
-        Self {
-            file: file.into(),
-            loc,
-            level: Level::Error,
-            message: message.into(),
-        }
+        Self { file: file.into(), loc, level: Level::Error, message: message.into() }
     }
 
     pub fn warning(file: impl Into<String>, loc: Option<Loc>, message: impl Into<String>) -> Self {
-        Self {
-            file: file.into(),
-            loc,
-            level: Level::Warning,
-            message: message.into(),
-        }
+        Self { file: file.into(), loc, level: Level::Warning, message: message.into() }
     }
 
     pub fn is_error(&self) -> bool {
@@ -93,8 +83,7 @@ impl Diagnostics {
 
     /// Stable order: by file, then position.
     pub fn sort(&mut self) {
-        self.0
-            .sort_by(|a, b| (&a.file, a.loc, a.level).cmp(&(&b.file, b.loc, b.level)));
+        self.0.sort_by(|a, b| (&a.file, a.loc, a.level).cmp(&(&b.file, b.loc, b.level)));
     }
 }
 
@@ -109,10 +98,10 @@ impl fmt::Display for Diagnostics {
 
 /// Turns a `serde_saphyr` error into a diagnostic for `file`.
 pub fn from_yaml_error(file: &str, err: &serde_saphyr::Error) -> Diagnostic {
-    let loc = err.location().filter(|l| l.line() > 0).map(|l| Loc {
-        line: l.line() as u32,
-        col: l.column() as u32,
-    });
+    let loc = err
+        .location()
+        .filter(|l| l.line() > 0)
+        .map(|l| Loc { line: l.line() as u32, col: l.column() as u32 });
     let rendered = err.without_snippet().to_string();
     // The message ends with " at line L, column C" (or starts with "error: line L column C: ");
     // the location is shown in our own prefix, so drop theirs.

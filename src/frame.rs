@@ -137,8 +137,7 @@ impl LineFramer {
         if bytes.len() > room {
             self.partial_cut = true;
         }
-        self.partial
-            .extend_from_slice(&bytes[..bytes.len().min(room)]);
+        self.partial.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
     fn emit_line(&mut self, text: &[u8], cut: bool, emit: &mut impl FnMut(Line<'_>)) {
@@ -159,21 +158,9 @@ mod tests {
         let mut framer = LineFramer::new(max);
         let mut out = Vec::new();
         for c in chunks {
-            framer.push(c, |l| {
-                out.push((
-                    l.number,
-                    String::from_utf8_lossy(l.text).into_owned(),
-                    l.cut,
-                ))
-            });
+            framer.push(c, |l| out.push((l.number, String::from_utf8_lossy(l.text).into_owned(), l.cut)));
         }
-        framer.flush(|l| {
-            out.push((
-                l.number,
-                String::from_utf8_lossy(l.text).into_owned(),
-                l.cut,
-            ))
-        });
+        framer.flush(|l| out.push((l.number, String::from_utf8_lossy(l.text).into_owned(), l.cut)));
         out
     }
 
@@ -194,10 +181,7 @@ mod tests {
     #[test]
     fn empty_lines_are_counted() {
         let got = frame(&[b"a\n\n\nb\n"], 100);
-        assert_eq!(
-            got.iter().map(|g| g.0).collect::<Vec<_>>(),
-            vec![1, 2, 3, 4]
-        );
+        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
     }
 
     #[test]

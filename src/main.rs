@@ -13,8 +13,7 @@ fn main() -> ExitCode {
         Err(err) => {
             // A closed pipe (`faultline … | head`) is not a failure.
             if err.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+                c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
             }) {
                 return Exit::Ok.into();
             }

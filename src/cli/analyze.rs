@@ -40,19 +40,14 @@ pub struct AnalyzeArgs {
 
 pub fn run(args: AnalyzeArgs) -> Result<Exit> {
     let catalog = args.playbooks.catalog()?;
-    let options = Options {
-        max_line_bytes: args.max_line_bytes,
-    };
+    let options = Options { max_line_bytes: args.max_line_bytes };
     let stdin_input = args.file.as_ref().is_none_or(|f| f.as_os_str() == "-");
     let outcome = if stdin_input {
-        analyze_reader(&catalog, io::stdin().lock(), options, |_| {})
-            .context("cannot read standard input")?
+        analyze_reader(&catalog, io::stdin().lock(), options, |_| {}).context("cannot read standard input")?
     } else {
         let path = args.file.as_ref().expect("checked above");
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let meta = file
-            .metadata()
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let meta = file.metadata().with_context(|| format!("cannot read {}", path.display()))?;
         if meta.is_dir() {
             anyhow::bail!("cannot analyse {}: it is a directory", path.display());
         }
@@ -86,10 +81,8 @@ fn progress_bar(len: u64) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-        )
-        .expect("valid template"),
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")
+            .expect("valid template"),
     );
     bar
 }

@@ -65,9 +65,7 @@ fn levenshtein(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -80,17 +78,9 @@ mod tests {
 
     #[test]
     fn suggests_close_ids() {
-        let ids = [
-            "oom-killed",
-            "segfault",
-            "disk-full",
-            "entrypoint-misconfigured",
-        ];
+        let ids = ["oom-killed", "segfault", "disk-full", "entrypoint-misconfigured"];
         assert_eq!(nearest("oom-kiled", &ids, 3), vec!["oom-killed"]);
-        assert_eq!(
-            nearest("entrypoint", &ids, 3),
-            vec!["entrypoint-misconfigured"]
-        );
+        assert_eq!(nearest("entrypoint", &ids, 3), vec!["entrypoint-misconfigured"]);
         assert!(nearest("zzzzzzzzzz", &ids, 3).is_empty());
     }
 }

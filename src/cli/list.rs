@@ -23,26 +23,15 @@ pub fn run(args: ListArgs) -> Result<Exit> {
     let playbooks = args.playbooks.load()?;
     let mut shown: Vec<_> = playbooks
         .iter()
-        .filter(|p| {
-            args.category
-                .as_deref()
-                .is_none_or(|c| p.category.eq_ignore_ascii_case(c))
-        })
+        .filter(|p| args.category.as_deref().is_none_or(|c| p.category.eq_ignore_ascii_case(c)))
         .collect();
     shown.sort_by(|a, b| (&a.category, &a.id).cmp(&(&b.category, &b.id)));
     if let (Some(c), true) = (&args.category, shown.is_empty()) {
         let mut cats: Vec<&str> = playbooks.iter().map(|p| p.category.as_str()).collect();
         cats.sort_unstable();
         cats.dedup();
-        anyhow::bail!(
-            "no playbook has category {c:?} (categories: {})",
-            cats.join(", ")
-        );
+        anyhow::bail!("no playbook has category {c:?} (categories: {})", cats.join(", "));
     }
-    print(&if args.json {
-        list_json(&shown)
-    } else {
-        list_text(&shown)
-    })?;
+    print(&if args.json { list_json(&shown) } else { list_text(&shown) })?;
     Ok(Exit::Ok)
 }

@@ -63,10 +63,7 @@ impl PlaybookArgs {
         if let Some(first) = errors.first() {
             let more = match errors.len() {
                 1 => String::new(),
-                n => format!(
-                    " (and {} more; run `faultline check` to see them all)",
-                    n - 1
-                ),
+                n => format!(" (and {} more; run `faultline check` to see them all)", n - 1),
             };
             bail!("invalid playbooks: {first}{more}");
         }

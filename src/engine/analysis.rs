@@ -33,11 +33,7 @@ impl EvidenceLine {
         normalizer.sanitize(line.raw, &mut sanitized);
         let mut h = std::collections::hash_map::DefaultHasher::new();
         sanitized.hash(&mut h);
-        EvidenceLine {
-            number: line.number,
-            text: display_text(line.raw, line.cut),
-            identity: h.finish(),
-        }
+        EvidenceLine { number: line.number, text: display_text(line.raw, line.cut), identity: h.finish() }
     }
 }
 

@@ -137,10 +137,7 @@ impl Catalog {
     /// Compiles `playbooks`. They come from the loader, so their patterns are already validated;
     /// an error here means a pattern the matcher cannot build (reported as text).
     pub fn new(playbooks: Vec<Playbook>) -> Result<Self, String> {
-        let mut interner = Interner {
-            ids: HashMap::new(),
-            patterns: Vec::new(),
-        };
+        let mut interner = Interner { ids: HashMap::new(), patterns: Vec::new() };
         for (kw, stage) in stage::keywords() {
             let id = interner.intern(PatternSpec::Literal(kw.to_string()));
             interner.patterns[id as usize].stage_mask |= stage.bit();
@@ -159,11 +156,7 @@ impl Catalog {
         }
 
         let mut rules = Vec::new();
-        for (index, p) in playbooks
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.is_log_playbook())
-        {
+        for (index, p) in playbooks.iter().enumerate().filter(|(_, p)| p.is_log_playbook()) {
             let mut any = Vec::new();
             for (i, pat) in p.matching.any.iter().enumerate() {
                 // An entry identical *as written* to an earlier one is skipped (Faultline).
@@ -173,32 +166,15 @@ impl Catalog {
                 let weight = 1.0 / f64::from(any_counts[&spec_of(&pat.kind)]);
                 any.push((interner.intern_pattern(&pat.kind), weight));
             }
-            let all = p
-                .matching
-                .all
-                .iter()
-                .map(|x| interner.intern_pattern(&x.kind))
-                .collect();
+            let all = p.matching.all.iter().map(|x| interner.intern_pattern(&x.kind)).collect();
             let partial = p
                 .matching
                 .partial
                 .iter()
-                .map(|g| {
-                    (
-                        g.patterns
-                            .iter()
-                            .map(|x| interner.intern_pattern(&x.kind))
-                            .collect(),
-                        g.minimum,
-                    )
-                })
+                .map(|g| (g.patterns.iter().map(|x| interner.intern_pattern(&x.kind)).collect(), g.minimum))
                 .collect();
-            let none: Vec<PatternId> = p
-                .matching
-                .none
-                .iter()
-                .map(|x| interner.intern_pattern(&x.kind))
-                .collect();
+            let none: Vec<PatternId> =
+                p.matching.none.iter().map(|x| interner.intern_pattern(&x.kind)).collect();
             let mut signals = Vec::new();
             let h = &p.hypothesis;
             let roles = [
@@ -214,22 +190,10 @@ impl Catalog {
                         weight = -weight;
                     }
                     let test = signal_test(&s.signal, &mut interner);
-                    signals.push(CompiledSignal {
-                        role,
-                        test,
-                        weight,
-                        signal: s.signal.clone(),
-                    });
+                    signals.push(CompiledSignal { role, test, weight, signal: s.signal.clone() });
                 }
             }
-            rules.push(Rules {
-                playbook: index,
-                any,
-                all,
-                partial,
-                none,
-                signals,
-            });
+            rules.push(Rules { playbook: index, any, all, partial, none, signals });
         }
         for (ri, r) in rules.iter().enumerate() {
             let ids = r
@@ -257,12 +221,7 @@ impl Catalog {
                 .collect::<Vec<_>>()
                 .join("; ")
         })?;
-        Ok(Catalog {
-            playbooks,
-            rules,
-            patterns: interner.patterns,
-            matcher,
-        })
+        Ok(Catalog { playbooks, rules, patterns: interner.patterns, matcher })
     }
 
     pub fn playbook(&self, rules: &Rules) -> &Playbook {
@@ -282,12 +241,7 @@ impl Catalog {
 
 fn signal_test(signal: &str, interner: &mut Interner) -> SignalTest {
     let signal = signal.trim();
-    let text = |prefix: &str| {
-        signal
-            .strip_prefix(prefix)
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-    };
+    let text = |prefix: &str| signal.strip_prefix(prefix).map(str::trim).filter(|t| !t.is_empty());
     let mut literal = |t: &str| {
         let norm = normalize_pattern(t);
         (!norm.is_empty()).then(|| interner.intern(PatternSpec::Literal(norm)))
@@ -311,11 +265,7 @@ fn signal_test(signal: &str, interner: &mut Interner) -> SignalTest {
     match signals::expand(signal) {
         Some((strings, negated)) => {
             let ids = strings.iter().filter_map(|s| literal(s)).collect();
-            if negated {
-                SignalTest::NoneOf(ids)
-            } else {
-                SignalTest::AnyOf(ids)
-            }
+            if negated { SignalTest::NoneOf(ids) } else { SignalTest::AnyOf(ids) }
         }
         None => SignalTest::Never,
     }

@@ -46,20 +46,13 @@ pub fn round2(x: f64) -> f64 {
 
 /// Scores one playbook against `hits`; `None` when it is not a candidate (nothing positive found,
 /// or vetoed by a `none` pattern).
-pub fn score_rules<'h>(
-    catalog: &Catalog,
-    rules_index: usize,
-    hits: &'h impl Hits,
-) -> Option<Ranked<'h>> {
+pub fn score_rules<'h>(catalog: &Catalog, rules_index: usize, hits: &'h impl Hits) -> Option<Ranked<'h>> {
     let rules = &catalog.rules[rules_index];
     if rules.none.iter().any(|&p| hits.evidence(p).is_some()) {
         return None;
     }
     let playbook = catalog.playbook(rules);
-    let mut breakdown = Breakdown {
-        base: playbook.base_score,
-        ..Default::default()
-    };
+    let mut breakdown = Breakdown { base: playbook.base_score, ..Default::default() };
     let mut matched = Vec::new();
 
     let mut any_score = 0.0;
@@ -83,11 +76,7 @@ pub fn score_rules<'h>(
     let mut partial_score = 0.0;
     let mut partial_hits = 0;
     for (group, minimum) in &rules.partial {
-        let found: Vec<PatternId> = group
-            .iter()
-            .copied()
-            .filter(|&p| hits.evidence(p).is_some())
-            .collect();
+        let found: Vec<PatternId> = group.iter().copied().filter(|&p| hits.evidence(p).is_some()).collect();
         let n = found.len() as u32;
         matched.extend(found);
         if n == 0 {
@@ -113,11 +102,7 @@ pub fn score_rules<'h>(
         breakdown.all_complete_bonus = 2.0;
     }
     if let Some(stage) = hits.stage() {
-        if playbook
-            .stage_hints
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(stage.as_str()))
-        {
+        if playbook.stage_hints.iter().any(|h| h.eq_ignore_ascii_case(stage.as_str())) {
             score += 0.75;
             breakdown.stage_bonus = 0.75;
         }
@@ -151,11 +136,7 @@ pub fn confidence(score: f64, competitor: f64) -> f64 {
         return 0.0;
     }
     let coverage = score / (score + 1.0);
-    let separation = if competitor < score {
-        1.0 - competitor / score
-    } else {
-        0.0
-    };
+    let separation = if competitor < score { 1.0 - competitor / score } else { 0.0 };
     round2((coverage + separation) / 2.0)
 }
 
@@ -165,18 +146,9 @@ pub fn calibrate(results: &mut [Ranked<'_>]) {
         return;
     };
     let top_count = results.iter().filter(|r| r.score == top).count();
-    let second = results
-        .iter()
-        .map(|r| r.score)
-        .filter(|&s| s < top)
-        .reduce(f64::max)
-        .unwrap_or(0.0);
+    let second = results.iter().map(|r| r.score).filter(|&s| s < top).reduce(f64::max).unwrap_or(0.0);
     for r in results.iter_mut() {
-        let competitor = if r.score == top && top_count == 1 {
-            second
-        } else {
-            top
-        };
+        let competitor = if r.score == top && top_count == 1 { second } else { top };
         r.confidence = confidence(r.score, competitor);
     }
 }
@@ -192,9 +164,8 @@ fn evidence_count(r: &Ranked<'_>) -> usize {
 /// Ranks every log playbook of `catalog` against `hits`, best first. Playbooks eliminated by a
 /// hypothesis `excludes` signal are left out.
 pub fn rank<'h>(catalog: &Catalog, hits: &'h impl Hits) -> Vec<Ranked<'h>> {
-    let mut results: Vec<Ranked<'h>> = (0..catalog.rules.len())
-        .filter_map(|i| score_rules(catalog, i, hits))
-        .collect();
+    let mut results: Vec<Ranked<'h>> =
+        (0..catalog.rules.len()).filter_map(|i| score_rules(catalog, i, hits)).collect();
     calibrate(&mut results);
     let id = |r: &Ranked<'_>| catalog.playbook(&catalog.rules[r.rules]).id.clone();
     results.sort_by(|a, b| {
@@ -211,11 +182,7 @@ pub fn rank<'h>(catalog: &Catalog, hits: &'h impl Hits) -> Vec<Ranked<'h>> {
     let mut keyed: Vec<(bool, Ranked<'h>)> = eliminated.into_iter().zip(results).collect();
     // Re-sort by the adjusted score; stable, so ties keep the order above.
     keyed.sort_by(|a, b| b.1.final_score.total_cmp(&a.1.final_score));
-    keyed
-        .into_iter()
-        .filter(|(gone, _)| !gone)
-        .map(|(_, r)| r)
-        .collect()
+    keyed.into_iter().filter(|(gone, _)| !gone).map(|(_, r)| r).collect()
 }
 
 /// Applies the playbook's hypothesis signals; returns true when an `excludes` signal fired.
@@ -229,12 +196,12 @@ fn apply_hypothesis(catalog: &Catalog, r: &mut Ranked<'_>, hits: &impl Hits) -> 
             SignalTest::NoneOf(ps) => ps.iter().all(|&p| hits.evidence(p).is_none()),
             SignalTest::Always => true,
             SignalTest::Never => false,
-            SignalTest::StageIs(stage) => hits
-                .stage()
-                .is_some_and(|st| st.as_str().eq_ignore_ascii_case(stage)),
-            SignalTest::StageIsNot(stage) => !hits
-                .stage()
-                .is_some_and(|st| st.as_str().eq_ignore_ascii_case(stage)),
+            SignalTest::StageIs(stage) => {
+                hits.stage().is_some_and(|st| st.as_str().eq_ignore_ascii_case(stage))
+            }
+            SignalTest::StageIsNot(stage) => {
+                !hits.stage().is_some_and(|st| st.as_str().eq_ignore_ascii_case(stage))
+            }
         };
         if !fired {
             continue;

@@ -215,10 +215,7 @@ static REGISTRY: &[(&str, Named)] = &[
     ),
     (
         "runtime.version.mismatch",
-        Named::Union(&[
-            "runtime.node.version.mismatch",
-            "runtime.language.version.mismatch",
-        ]),
+        Named::Union(&["runtime.node.version.mismatch", "runtime.language.version.mismatch"]),
     ),
     (
         "test.retry.detected",

@@ -31,9 +31,7 @@ impl Stage {
 
     /// The winning stage of a line whose keyword hits form `mask`.
     pub(crate) fn from_mask(mask: u8) -> Option<Stage> {
-        [Stage::Deploy, Stage::Test, Stage::Build]
-            .into_iter()
-            .find(|s| mask & s.bit() != 0)
+        [Stage::Deploy, Stage::Test, Stage::Build].into_iter().find(|s| mask & s.bit() != 0)
     }
 }
 

@@ -17,10 +17,7 @@ pub const MIN_LITERAL_LEN: usize = 3;
 /// Returns the best required-literal set of `source`, or `None` when it has none of at least
 /// [`MIN_LITERAL_LEN`] bytes (or does not parse; compile errors are reported elsewhere).
 pub fn required_literals(source: &str) -> Option<Vec<String>> {
-    let hir = regex_syntax::ParserBuilder::new()
-        .build()
-        .parse(source)
-        .ok()?;
+    let hir = regex_syntax::ParserBuilder::new().build().parse(source).ok()?;
     let best = required(&hir)?;
     (quality(&best).0 >= MIN_LITERAL_LEN).then_some(best)
 }
@@ -41,10 +38,7 @@ fn better(a: Option<Vec<String>>, b: Option<Vec<String>>) -> Option<Vec<String>>
 /// Literal prefixes every match of `hir` starts with, if they form a finite, non-empty set.
 fn prefixes(hir: &Hir) -> Option<Vec<String>> {
     let mut extractor = Extractor::new();
-    extractor
-        .kind(ExtractKind::Prefix)
-        .limit_class(10)
-        .limit_total(64);
+    extractor.kind(ExtractKind::Prefix).limit_class(10).limit_total(64);
     let seq = extractor.extract(hir);
     let lits = seq.literals()?;
     if lits.is_empty() {
@@ -117,10 +111,7 @@ mod tests {
         );
         assert_eq!(
             req(r"[0-9]+ errors? found in FooBar"),
-            Some(vec![
-                " error found in foobar".into(),
-                " errors found in foobar".into(),
-            ])
+            Some(vec![" error found in foobar".into(), " errors found in foobar".into(),])
         );
     }
 
@@ -128,10 +119,7 @@ mod tests {
     fn alternations_union_their_branches() {
         assert_eq!(
             req(r"(connection reset|broken pipe) by peer"),
-            Some(vec![
-                "broken pipe by peer".into(),
-                "connection reset by peer".into(),
-            ])
+            Some(vec!["broken pipe by peer".into(), "connection reset by peer".into(),])
         );
     }
 
@@ -146,23 +134,14 @@ mod tests {
     fn every_match_contains_a_required_literal() {
         let cases = [
             (r"oom(-| )kill(ed|er)", "the oom-killer woke"),
-            (
-                r"exit(ed)? (with )?(code|status) 13[0-9]",
-                "exited with status 137",
-            ),
-            (
-                r"x509: certificate (has expired|is not yet valid)",
-                "x509: certificate has expired",
-            ),
+            (r"exit(ed)? (with )?(code|status) 13[0-9]", "exited with status 137"),
+            (r"x509: certificate (has expired|is not yet valid)", "x509: certificate has expired"),
         ];
         for (re, text) in cases {
             let lits = required_literals(re).unwrap();
             let r = regex::Regex::new(&format!("(?i){re}")).unwrap();
             assert!(r.is_match(text));
-            assert!(
-                lits.iter().any(|l| text.contains(l.as_str())),
-                "{re}: {lits:?}"
-            );
+            assert!(lits.iter().any(|l| text.contains(l.as_str())), "{re}: {lits:?}");
         }
     }
 }

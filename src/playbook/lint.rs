@@ -11,25 +11,15 @@ use crate::normalize::{Normalizer, normalize_pattern};
 
 /// Hypothesis signals faultline evaluates; anything else is treated as absent.
 pub fn signal_is_supported(signal: &str) -> bool {
-    [
-        "log.contains:",
-        "log.absent:",
-        "context.stage:",
-        "context.stage.absent:",
-    ]
-    .iter()
-    .any(|p| {
-        signal
-            .strip_prefix(p)
-            .is_some_and(|rest| !rest.trim().is_empty())
-    }) || crate::engine::signals::lookup(signal).is_some()
+    ["log.contains:", "log.absent:", "context.stage:", "context.stage.absent:"]
+        .iter()
+        .any(|p| signal.strip_prefix(p).is_some_and(|rest| !rest.trim().is_empty()))
+        || crate::engine::signals::lookup(signal).is_some()
 }
 
 /// Regex syntax that, written in a plain string, is almost certainly meant as a regex.
 fn looks_like_regex(s: &str) -> bool {
-    [".*", ".+", "\\d", "\\s", "\\w", "\\b", "[0-9]", "(?i)"]
-        .iter()
-        .any(|m| s.contains(m))
+    [".*", ".+", "\\d", "\\s", "\\w", "\\b", "[0-9]", "(?i)"].iter().any(|m| s.contains(m))
 }
 
 const STAGES: [&str; 3] = ["build", "test", "deploy"];
@@ -39,9 +29,8 @@ pub fn lint(playbooks: &[Playbook]) -> Vec<Diagnostic> {
     let mut normalizer = Normalizer::new();
     for p in playbooks {
         let file = p.origin.path.as_str();
-        let warn = |out: &mut Vec<Diagnostic>, loc, msg: String| {
-            out.push(Diagnostic::warning(file, loc, msg))
-        };
+        let warn =
+            |out: &mut Vec<Diagnostic>, loc, msg: String| out.push(Diagnostic::warning(file, loc, msg));
 
         if !p.ignored_keys.is_empty() {
             let keys: Vec<&str> = p.ignored_keys.iter().map(|k| k.0.as_str()).collect();
@@ -52,15 +41,15 @@ pub fn lint(playbooks: &[Playbook]) -> Vec<Diagnostic> {
             );
         }
         if p.source_detector {
-            warn(&mut out, Some(p.id_loc), "source-code detector playbook: faultline analyses logs only, so it is never matched".into());
+            warn(
+                &mut out,
+                Some(p.id_loc),
+                "source-code detector playbook: faultline analyses logs only, so it is never matched".into(),
+            );
             continue;
         }
 
-        let lists = [
-            ("any", &p.matching.any),
-            ("all", &p.matching.all),
-            ("none", &p.matching.none),
-        ];
+        let lists = [("any", &p.matching.any), ("all", &p.matching.all), ("none", &p.matching.none)];
         let groups = p.matching.partial.iter().map(|g| ("partial", &g.patterns));
         for (list_name, list) in lists.into_iter().chain(groups) {
             for (i, pat) in list.iter().enumerate() {
@@ -140,18 +129,10 @@ pub fn lint(playbooks: &[Playbook]) -> Vec<Diagnostic> {
         ];
         let missing: Vec<&str> = sections.iter().filter(|s| s.1).map(|s| s.0).collect();
         if !missing.is_empty() {
-            warn(
-                &mut out,
-                Some(p.id_loc),
-                format!("missing sections: {}", missing.join(", ")),
-            );
+            warn(&mut out, Some(p.id_loc), format!("missing sections: {}", missing.join(", ")));
         }
         if p.origin.bundled && p.prevention.is_empty() {
-            warn(
-                &mut out,
-                Some(p.id_loc),
-                "missing section: prevention".into(),
-            );
+            warn(&mut out, Some(p.id_loc), "missing section: prevention".into());
         }
     }
     out
@@ -179,10 +160,6 @@ pub fn overlaps(playbooks: &[Playbook]) -> Vec<Overlap> {
     by_key
         .into_iter()
         .filter(|(_, ids)| ids.len() > 1)
-        .map(|((regex, pattern), playbooks)| Overlap {
-            pattern,
-            regex,
-            playbooks,
-        })
+        .map(|((regex, pattern), playbooks)| Overlap { pattern, regex, playbooks })
         .collect()
 }

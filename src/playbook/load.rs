@@ -51,10 +51,7 @@ pub fn load(sources: &[PlaybookSource]) -> (Vec<Playbook>, Diagnostics) {
         match source {
             PlaybookSource::Bundled => {
                 for (rel, text) in bundled::BUNDLED {
-                    let origin = Origin {
-                        path: format!("playbooks/{rel}"),
-                        bundled: true,
-                    };
+                    let origin = Origin { path: format!("playbooks/{rel}"), bundled: true };
                     add(parse_playbook(text, origin), &mut playbooks, &mut diags);
                 }
             }
@@ -65,11 +62,7 @@ pub fn load(sources: &[PlaybookSource]) -> (Vec<Playbook>, Diagnostics) {
     (playbooks, diags)
 }
 
-fn add(
-    parsed: (Option<Playbook>, Vec<Diagnostic>),
-    playbooks: &mut Vec<Playbook>,
-    diags: &mut Diagnostics,
-) {
+fn add(parsed: (Option<Playbook>, Vec<Diagnostic>), playbooks: &mut Vec<Playbook>, diags: &mut Diagnostics) {
     let (playbook, d) = parsed;
     diags.extend(d);
     playbooks.extend(playbook);
@@ -88,11 +81,7 @@ fn load_dir(dir: &Path, playbooks: &mut Vec<Playbook>, diags: &mut Diagnostics) 
             return;
         }
         Err(e) => {
-            diags.push(Diagnostic::error(
-                shown,
-                None,
-                format!("cannot read playbook directory: {e}"),
-            ));
+            diags.push(Diagnostic::error(shown, None, format!("cannot read playbook directory: {e}")));
             return;
         }
     }
@@ -100,38 +89,20 @@ fn load_dir(dir: &Path, playbooks: &mut Vec<Playbook>, diags: &mut Diagnostics) 
     walk(dir, &mut files, diags);
     files.sort();
     if files.is_empty() {
-        diags.push(Diagnostic::warning(
-            shown,
-            None,
-            "no *.yaml or *.yml playbook files found",
-        ));
+        diags.push(Diagnostic::warning(shown, None, "no *.yaml or *.yml playbook files found"));
     }
     for file in files {
         let path = file.display().to_string();
         match fs::read(&file) {
             Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => add(
-                    parse_playbook(
-                        &text,
-                        Origin {
-                            path,
-                            bundled: false,
-                        },
-                    ),
-                    playbooks,
-                    diags,
-                ),
+                Ok(text) => add(parse_playbook(&text, Origin { path, bundled: false }), playbooks, diags),
                 Err(e) => diags.push(Diagnostic::error(
                     path,
                     None,
                     format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
                 )),
             },
-            Err(e) => diags.push(Diagnostic::error(
-                path,
-                None,
-                format!("cannot read file: {e}"),
-            )),
+            Err(e) => diags.push(Diagnostic::error(path, None, format!("cannot read file: {e}"))),
         }
     }
 }
@@ -159,10 +130,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Diagnostics) {
         };
         if meta.is_dir() {
             walk(&path, out, diags);
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
             out.push(path);
         }
     }

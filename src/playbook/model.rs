@@ -27,13 +27,8 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub const ALL: [Severity; 5] = [
-        Severity::Critical,
-        Severity::High,
-        Severity::Medium,
-        Severity::Low,
-        Severity::Info,
-    ];
+    pub const ALL: [Severity; 5] =
+        [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Info];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -46,9 +41,7 @@ impl Severity {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|v| v.as_str().eq_ignore_ascii_case(s.trim()))
+        Self::ALL.into_iter().find(|v| v.as_str().eq_ignore_ascii_case(s.trim()))
     }
 }
 
@@ -113,17 +106,12 @@ pub struct MatchSpec {
 
 impl MatchSpec {
     pub fn has_positive(&self) -> bool {
-        !self.any.is_empty()
-            || !self.all.is_empty()
-            || self.partial.iter().any(|g| !g.patterns.is_empty())
+        !self.any.is_empty() || !self.all.is_empty() || self.partial.iter().any(|g| !g.patterns.is_empty())
     }
 
     /// Every positive pattern, in declaration order (any, all, partial).
     pub fn positives(&self) -> impl Iterator<Item = &Pattern> {
-        self.any
-            .iter()
-            .chain(&self.all)
-            .chain(self.partial.iter().flat_map(|g| &g.patterns))
+        self.any.iter().chain(&self.all).chain(self.partial.iter().flat_map(|g| &g.patterns))
     }
 }
 
@@ -179,11 +167,7 @@ impl Text {
             Text::Items(items) => {
                 let mut out = String::new();
                 for (i, item) in items.iter().enumerate() {
-                    let marker = if numbered {
-                        format!("{}. ", i + 1)
-                    } else {
-                        "- ".into()
-                    };
+                    let marker = if numbered { format!("{}. ", i + 1) } else { "- ".into() };
                     let indent = " ".repeat(marker.len());
                     for (j, line) in item.trim().lines().enumerate() {
                         if j == 0 {
@@ -243,16 +227,9 @@ fn markdown_items(md: &str) -> Vec<String> {
         }
     }
     if items.is_empty() {
-        return body
-            .split("\n\n")
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-            .collect();
+        return body.split("\n\n").map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect();
     }
-    items
-        .into_iter()
-        .map(|s| s.trim_end().to_string())
-        .collect()
+    items.into_iter().map(|s| s.trim_end().to_string()).collect()
 }
 
 fn list_marker_len(t: &str) -> Option<usize> {
@@ -298,11 +275,7 @@ impl Hypothesis {
     }
 
     pub fn all_signals(&self) -> impl Iterator<Item = &Signal> {
-        self.supports
-            .iter()
-            .chain(&self.contradicts)
-            .chain(&self.discriminators)
-            .chain(&self.excludes)
+        self.supports.iter().chain(&self.contradicts).chain(&self.discriminators).chain(&self.excludes)
     }
 }
 

@@ -21,14 +21,7 @@ use crate::normalize::normalize_pattern;
 pub fn parse_playbook(text: &str, origin: Origin) -> (Option<Playbook>, Vec<Diagnostic>) {
     let file = origin.path.clone();
     if text.trim().is_empty() {
-        return (
-            None,
-            vec![Diagnostic::error(
-                &file,
-                None,
-                "empty file: expected a playbook mapping",
-            )],
-        );
+        return (None, vec![Diagnostic::error(&file, None, "empty file: expected a playbook mapping")]);
     }
     let raw: Spanned<RawPlaybook> = match serde_saphyr::from_str(text) {
         Ok(raw) => raw,
@@ -39,10 +32,7 @@ pub fn parse_playbook(text: &str, origin: Origin) -> (Option<Playbook>, Vec<Diag
 }
 
 pub(crate) fn loc(l: &serde_saphyr::Location) -> Loc {
-    Loc {
-        line: l.line() as u32,
-        col: l.column() as u32,
-    }
+    Loc { line: l.line() as u32, col: l.column() as u32 }
 }
 
 fn spanned_loc<T>(s: &Spanned<T>) -> Loc {
@@ -93,9 +83,7 @@ impl<'de> Deserialize<'de> for RawPattern {
                         other => return Err(de::Error::unknown_field(other, &["regex"])),
                     }
                 }
-                regex
-                    .map(RawPattern::Regex)
-                    .ok_or_else(|| de::Error::missing_field("regex"))
+                regex.map(RawPattern::Regex).ok_or_else(|| de::Error::missing_field("regex"))
             }
         }
         d.deserialize_any(V)
@@ -309,8 +297,7 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn error(&mut self, loc: Loc, msg: impl Into<String>) {
-        self.diags
-            .push(Diagnostic::error(self.file, Some(loc), msg));
+        self.diags.push(Diagnostic::error(self.file, Some(loc), msg));
     }
 
     fn required(&mut self, field: &str, value: Option<Spanned<String>>, top: Loc) -> (String, Loc) {
@@ -356,11 +343,7 @@ impl Builder<'_> {
         out
     }
 
-    fn duration(
-        &mut self,
-        value: Option<Spanned<String>>,
-        field: &str,
-    ) -> Option<std::time::Duration> {
+    fn duration(&mut self, value: Option<Spanned<String>>, field: &str) -> Option<std::time::Duration> {
         let v = value?;
         match crate::duration::parse(&v.value) {
             Ok(d) => Some(d),
@@ -394,21 +377,11 @@ pub(crate) fn pattern_key(p: &Pattern) -> (bool, String) {
 
 fn build(raw: RawPlaybook, top: Loc, origin: Origin) -> (Option<Playbook>, Vec<Diagnostic>) {
     let file = origin.path.clone();
-    let mut b = Builder {
-        file: &file,
-        diags: Vec::new(),
-    };
+    let mut b = Builder { file: &file, diags: Vec::new() };
 
     let (id, id_loc) = b.required("id", raw.id, top);
-    if !id.is_empty()
-        && !id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        b.error(
-            id_loc,
-            format!("invalid id {id:?}: use letters, digits, `-`, `_` or `.`"),
-        );
+    if !id.is_empty() && !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        b.error(id_loc, format!("invalid id {id:?}: use letters, digits, `-`, `_` or `.`"));
     }
     let (title, _) = b.required("title", raw.title, top);
     let (category, _) = b.required("category", raw.category, top);
@@ -420,19 +393,13 @@ fn build(raw: RawPlaybook, top: Loc, origin: Origin) -> (Option<Playbook>, Vec<D
         Some(s) => Severity::parse(&s.value).unwrap_or_else(|| {
             b.error(
                 spanned_loc(&s),
-                format!(
-                    "unknown severity {:?} (expected critical, high, medium, low or info)",
-                    s.value
-                ),
+                format!("unknown severity {:?} (expected critical, high, medium, low or info)", s.value),
             );
             Severity::Medium
         }),
     };
 
-    let source_detector = raw
-        .detector
-        .as_deref()
-        .is_some_and(|d| d.trim() == "source");
+    let source_detector = raw.detector.as_deref().is_some_and(|d| d.trim() == "source");
     let (raw_match, match_loc) = match raw.matching {
         Some(m) => {
             let l = spanned_loc(&m);
@@ -440,17 +407,9 @@ fn build(raw: RawPlaybook, top: Loc, origin: Origin) -> (Option<Playbook>, Vec<D
         }
         None => (RawMatch::default(), top),
     };
-    let mut ignored_keys: Vec<(String, Loc)> = raw
-        .unknown
-        .iter()
-        .map(|k| (k.value.clone(), spanned_loc(k)))
-        .collect();
-    ignored_keys.extend(
-        raw_match
-            .unknown
-            .iter()
-            .map(|k| (format!("match.{}", k.value), spanned_loc(k))),
-    );
+    let mut ignored_keys: Vec<(String, Loc)> =
+        raw.unknown.iter().map(|k| (k.value.clone(), spanned_loc(k))).collect();
+    ignored_keys.extend(raw_match.unknown.iter().map(|k| (format!("match.{}", k.value), spanned_loc(k))));
 
     let matching = MatchSpec {
         any: b.patterns(raw_match.any, "match.any"),
@@ -469,10 +428,7 @@ fn build(raw: RawPlaybook, top: Loc, origin: Origin) -> (Option<Playbook>, Vec<D
             .collect(),
     };
     if !source_detector && !matching.has_positive() && !b.diags.iter().any(Diagnostic::is_error) {
-        b.error(
-            match_loc,
-            "no positive pattern: `match` needs at least one of `any`, `all` or `partial`",
-        );
+        b.error(match_loc, "no positive pattern: `match` needs at least one of `any`, `all` or `partial`");
     }
     for none in &matching.none {
         let key = pattern_key(none);
@@ -501,10 +457,7 @@ fn build(raw: RawPlaybook, top: Loc, origin: Origin) -> (Option<Playbook>, Vec<D
         threshold.cooldown = b.duration(t.cooldown, "cooldown");
         if let Some(mc) = &t.min_confidence {
             if !(0.0..=1.0).contains(&mc.value) {
-                b.error(
-                    spanned_loc(mc),
-                    "threshold.min_confidence must be between 0 and 1",
-                );
+                b.error(spanned_loc(mc), "threshold.min_confidence must be between 0 and 1");
             }
         }
         threshold.min_confidence = t.min_confidence.map(|m| m.value);
@@ -565,13 +518,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> (Option<Playbook>, Vec<String>) {
-        let (p, d) = parse_playbook(
-            text,
-            Origin {
-                path: "t.yaml".into(),
-                bundled: false,
-            },
-        );
+        let (p, d) = parse_playbook(text, Origin { path: "t.yaml".into(), bundled: false });
         (p, d.iter().map(|d| d.to_string()).collect())
     }
 
@@ -582,33 +529,18 @@ mod tests {
         let (p, d) = parse(OK);
         assert!(d.is_empty(), "{d:?}");
         let p = p.unwrap();
-        assert_eq!(
-            p.matching.any[0].kind,
-            PatternKind::Literal("Foo  Bar".into())
-        );
-        assert_eq!(
-            p.matching.any[1].kind,
-            PatternKind::Regex("exit code 12[67]".into())
-        );
+        assert_eq!(p.matching.any[0].kind, PatternKind::Literal("Foo  Bar".into()));
+        assert_eq!(p.matching.any[1].kind, PatternKind::Regex("exit code 12[67]".into()));
         assert_eq!(p.matching.any[1].loc, Loc { line: 8, col: 7 });
     }
 
     #[test]
     fn reports_missing_fields_wrong_types_and_bad_values() {
         let (_, d) = parse("title: X\ncategory: c\nseverity: urgent\nmatch:\n  any: [a]\n");
-        assert!(
-            d.iter()
-                .any(|m| m.contains("t.yaml:1:1: error: missing required field `id`")),
-            "{d:?}"
-        );
-        assert!(
-            d.iter()
-                .any(|m| m.contains("3:11: error: unknown severity \"urgent\"")),
-            "{d:?}"
-        );
-        let (_, d) = parse(
-            "id: x\ntitle: X\ncategory: c\nseverity: low\nbase_score: high\nmatch: {any: [a]}\n",
-        );
+        assert!(d.iter().any(|m| m.contains("t.yaml:1:1: error: missing required field `id`")), "{d:?}");
+        assert!(d.iter().any(|m| m.contains("3:11: error: unknown severity \"urgent\"")), "{d:?}");
+        let (_, d) =
+            parse("id: x\ntitle: X\ncategory: c\nseverity: low\nbase_score: high\nmatch: {any: [a]}\n");
         assert_eq!(d.len(), 1);
         assert!(d[0].starts_with("t.yaml:5:13: error: "), "{d:?}");
     }
@@ -618,15 +550,10 @@ mod tests {
         let text = "id: x\ntitle: X\ncategory: c\nseverity: low\nmatch:\n  any:\n    - '  '\n    - regex: '('\n  none:\n    - foo\n  all:\n    - FOO\n";
         let (p, d) = parse(text);
         assert!(p.is_none());
-        assert!(
-            d[0].contains("7:7: error: empty pattern in `match.any`"),
-            "{d:?}"
-        );
+        assert!(d[0].contains("7:7: error: empty pattern in `match.any`"), "{d:?}");
         assert!(d[1].contains("8:7: error: invalid regex"), "{d:?}");
         assert!(
-            d[2].contains(
-                "10:7: error: pattern \"foo\" is in `none` and also a positive pattern (line 12)"
-            ),
+            d[2].contains("10:7: error: pattern \"foo\" is in `none` and also a positive pattern (line 12)"),
             "{d:?}"
         );
     }
@@ -653,10 +580,7 @@ mod tests {
     fn thresholds_are_validated() {
         let (p, d) = parse(&format!("{OK}threshold:\n  count: 3\n  window: 2m\n"));
         assert!(d.is_empty());
-        assert_eq!(
-            p.unwrap().threshold.window,
-            Some(std::time::Duration::from_secs(120))
-        );
+        assert_eq!(p.unwrap().threshold.window, Some(std::time::Duration::from_secs(120)));
         let (_, d) = parse(&format!("{OK}threshold:\n  window: soon\n"));
         assert!(d[0].contains("threshold.window"), "{d:?}");
         let (_, d) = parse(&format!("{OK}threshold:\n  cout: 3\n"));

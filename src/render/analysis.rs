@@ -28,11 +28,7 @@ pub struct Report<'a> {
 
 impl Report<'_> {
     fn shown(&self) -> &[Ranked<'_>] {
-        let n = if self.top == 0 {
-            self.results.len()
-        } else {
-            self.top.min(self.results.len())
-        };
+        let n = if self.top == 0 { self.results.len() } else { self.top.min(self.results.len()) };
         &self.results[..n]
     }
 
@@ -74,19 +70,9 @@ pub fn text(report: &Report<'_>) -> String {
             write_wrapped(&mut out, p.summary.trim(), 5, 100);
         }
         let _ = writeln!(out, "\n   {HEADING}Evidence{HEADING:#}");
-        let width = r
-            .evidence
-            .iter()
-            .map(|e| e.number.to_string().len())
-            .max()
-            .unwrap_or(1);
+        let width = r.evidence.iter().map(|e| e.number.to_string().len()).max().unwrap_or(1);
         for e in r.evidence.iter().take(TEXT_EVIDENCE) {
-            let _ = writeln!(
-                out,
-                "     {DIM}L{:<width$}{DIM:#}  {}",
-                e.number,
-                for_terminal(&e.text)
-            );
+            let _ = writeln!(out, "     {DIM}L{:<width$}{DIM:#}  {}", e.number, for_terminal(&e.text));
         }
         if r.evidence.len() > TEXT_EVIDENCE {
             let _ = writeln!(
@@ -105,18 +91,10 @@ pub fn text(report: &Report<'_>) -> String {
                 let _ = write!(out, "     {}. {}", n + 1, block);
             }
             if steps.len() > TEXT_FIX_STEPS {
-                let _ = writeln!(
-                    out,
-                    "     {DIM}… {} more steps{DIM:#}",
-                    steps.len() - TEXT_FIX_STEPS
-                );
+                let _ = writeln!(out, "     {DIM}… {} more steps{DIM:#}", steps.len() - TEXT_FIX_STEPS);
             }
         }
-        let _ = writeln!(
-            out,
-            "\n   {DIM}Full playbook: faultline explain {}{DIM:#}",
-            p.id
-        );
+        let _ = writeln!(out, "\n   {DIM}Full playbook: faultline explain {}{DIM:#}", p.id);
     }
     if report.results.len() > shown.len() {
         let rest: Vec<String> = report.results[shown.len()..]
@@ -168,20 +146,11 @@ pub fn markdown(report: &Report<'_>) -> String {
         }
         let _ = writeln!(out, "### Evidence\n\n```text");
         for e in r.evidence.iter().take(TEXT_EVIDENCE) {
-            let _ = writeln!(
-                out,
-                "L{}: {}",
-                e.number,
-                for_terminal(&e.text).replace("```", "'''")
-            );
+            let _ = writeln!(out, "L{}: {}", e.number, for_terminal(&e.text).replace("```", "'''"));
         }
         let _ = writeln!(out, "```\n");
         if r.evidence.len() > TEXT_EVIDENCE {
-            let _ = writeln!(
-                out,
-                "_… {} more evidence lines._\n",
-                r.evidence.len() - TEXT_EVIDENCE
-            );
+            let _ = writeln!(out, "_… {} more evidence lines._\n", r.evidence.len() - TEXT_EVIDENCE);
         }
         if !p.fix.is_empty() {
             let _ = writeln!(out, "### Fix\n\n{}\n", p.fix.to_markdown(true));
@@ -237,22 +206,15 @@ pub fn json(report: &Report<'_>) -> String {
                     .evidence
                     .iter()
                     .take(JSON_EVIDENCE)
-                    .map(|e| JsonEvidence {
-                        line: e.number,
-                        text: &e.text,
-                    })
+                    .map(|e| JsonEvidence { line: e.number, text: &e.text })
                     .collect(),
                 summary: p.summary.trim(),
                 fix: p.fix.steps(),
             }
         })
         .collect();
-    let body = JsonReport {
-        matched: !report.results.is_empty(),
-        results,
-        lines: report.lines,
-        bytes: report.bytes,
-    };
+    let body =
+        JsonReport { matched: !report.results.is_empty(), results, lines: report.lines, bytes: report.bytes };
     let mut s = serde_json::to_string_pretty(&body).expect("report serialises");
     s.push('\n');
     s

@@ -21,39 +21,22 @@ fn signal_lists(p: &Playbook) -> Vec<(String, Vec<String>)> {
     let m = &p.matching;
     let mut lists = Vec::new();
     if !m.any.is_empty() {
-        lists.push((
-            "Any of".to_string(),
-            m.any.iter().map(pattern_text).collect(),
-        ));
+        lists.push(("Any of".to_string(), m.any.iter().map(pattern_text).collect()));
     }
     if !m.all.is_empty() {
-        lists.push((
-            "All of".to_string(),
-            m.all.iter().map(pattern_text).collect(),
-        ));
+        lists.push(("All of".to_string(), m.all.iter().map(pattern_text).collect()));
     }
     for g in &m.partial {
-        let name = if g.label.is_empty() {
-            g.id.clone()
-        } else {
-            g.label.clone()
-        };
+        let name = if g.label.is_empty() { g.id.clone() } else { g.label.clone() };
         let heading = format!(
             "At least {} of{}",
             g.minimum.max(1),
-            if name.is_empty() {
-                String::new()
-            } else {
-                format!(" ({name})")
-            }
+            if name.is_empty() { String::new() } else { format!(" ({name})") }
         );
         lists.push((heading, g.patterns.iter().map(pattern_text).collect()));
     }
     if !m.none.is_empty() {
-        lists.push((
-            "Vetoed by (none of)".to_string(),
-            m.none.iter().map(pattern_text).collect(),
-        ));
+        lists.push(("Vetoed by (none of)".to_string(), m.none.iter().map(pattern_text).collect()));
     }
     lists
 }
@@ -67,11 +50,7 @@ fn threshold_line(p: &Playbook) -> Option<String> {
     if let Some(c) = t.count {
         parts.push(format!("count {c}"));
     }
-    for (name, d) in [
-        ("window", t.window),
-        ("settle", t.settle),
-        ("cooldown", t.cooldown),
-    ] {
+    for (name, d) in [("window", t.window), ("settle", t.settle), ("cooldown", t.cooldown)] {
         if let Some(d) = d {
             parts.push(format!("{name} {}", duration::format(d)));
         }
@@ -197,14 +176,8 @@ struct JsonPattern<'a> {
 fn json_patterns(list: &[Pattern]) -> Vec<JsonPattern<'_>> {
     list.iter()
         .map(|p| match &p.kind {
-            crate::playbook::PatternKind::Literal(s) => JsonPattern {
-                literal: Some(s),
-                regex: None,
-            },
-            crate::playbook::PatternKind::Regex(s) => JsonPattern {
-                literal: None,
-                regex: Some(s),
-            },
+            crate::playbook::PatternKind::Literal(s) => JsonPattern { literal: Some(s), regex: None },
+            crate::playbook::PatternKind::Regex(s) => JsonPattern { literal: None, regex: Some(s) },
         })
         .collect()
 }
@@ -249,24 +222,10 @@ pub fn explain_json(p: &Playbook) -> String {
 }
 
 pub fn list_text(playbooks: &[&Playbook]) -> String {
-    let id_w = playbooks
-        .iter()
-        .map(|p| p.id.len())
-        .max()
-        .unwrap_or(2)
-        .max(2);
-    let cat_w = playbooks
-        .iter()
-        .map(|p| p.category.len())
-        .max()
-        .unwrap_or(8)
-        .max(8);
+    let id_w = playbooks.iter().map(|p| p.id.len()).max().unwrap_or(2).max(2);
+    let cat_w = playbooks.iter().map(|p| p.category.len()).max().unwrap_or(8).max(8);
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{BOLD}{:<id_w$}  {:<cat_w$}  {:<8}  TITLE{BOLD:#}",
-        "ID", "CATEGORY", "SEVERITY"
-    );
+    let _ = writeln!(out, "{BOLD}{:<id_w$}  {:<cat_w$}  {:<8}  TITLE{BOLD:#}", "ID", "CATEGORY", "SEVERITY");
     for p in playbooks {
         let ss = severity_style(p.severity);
         let _ = writeln!(

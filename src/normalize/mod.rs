@@ -22,6 +22,9 @@
 
 use memchr::{memchr, memchr_iter, memchr2};
 
+pub(crate) mod classify;
+use classify::{classify, features};
+
 /// Reusable buffers for [`Normalizer::normalize`]; keeps the hot path allocation-free.
 #[derive(Default, Debug, Clone)]
 pub struct Normalizer {
@@ -41,20 +44,24 @@ impl Normalizer {
     /// Appends the normalised form of `line` (no terminator) to `out`.
     /// Returns the number of bytes appended; 0 means the line is empty after normalisation.
     pub fn normalize(&mut self, line: &[u8], out: &mut Vec<u8>) -> usize {
-        let masked = self.mask(line);
-        finish(masked, out, true)
+        let (masked, features) = self.mask(line);
+        finish(masked, features, out, true)
     }
 
     /// Appends the sanitised form (masked, trimmed, collapsed, original case) of `line` to `out`.
     pub fn sanitize(&mut self, line: &[u8], out: &mut Vec<u8>) -> usize {
-        let masked = self.mask(line);
-        finish(masked, out, false)
+        let (masked, features) = self.mask(line);
+        finish(masked, features, out, false)
     }
 
-    /// Steps 1–6. Returns either `line` itself (nothing to mask: the common case) or one of the
-    /// internal buffers.
-    fn mask<'s>(&'s mut self, line: &'s [u8]) -> &'s [u8] {
-        // Each pass writes into whichever buffer is free; `cur` tracks where the text lives now.
+    /// Steps 1–6. Returns the masked text — `line` itself in the common case where nothing is
+    /// masked, else one of the internal buffers — and its [`features`].
+    fn mask<'s>(&'s mut self, line: &'s [u8]) -> (&'s [u8], u32) {
+        let features = classify(line);
+        if features & (features::ESC | features::COLON | features::SLASH | features::DASH) == 0 {
+            return (line, features);
+        }
+        // Each pass writes into whichever buffer is free; `at` tracks where the text lives now.
         #[derive(Clone, Copy, PartialEq)]
         enum At {
             Input,
@@ -89,21 +96,54 @@ impl Normalizer {
                 }
             }};
         }
-        if memchr(0x1b, cur!()).is_some() {
+        let mut stripped = false;
+        if features & features::ESC != 0 {
             pass!(strip_ansi_into);
+            stripped = at != At::Input;
         }
-        if memchr(b':', cur!()).is_some() && has_clock(cur!()) {
-            pass!(mask_rfc3339);
-            pass!(mask_slash_datetime);
-            pass!(mask_bare_time);
+        if features & features::COLON != 0 {
+            match find_clocks(cur!()) {
+                (None, _) => {}
+                (Some(clock), false) => {
+                    // One clock: at most one of the three masks can apply, and the first of them
+                    // that matches is what the three passes in sequence would produce.
+                    let s = cur!();
+                    let date = clock.checked_sub(11);
+                    let hit = date
+                        .and_then(|st| rfc3339_at(s, st).map(|e| (st, e)))
+                        .or_else(|| date.and_then(|st| slash_datetime_at(s, st).map(|e| (st, e))))
+                        .or_else(|| bare_time_at(s, clock).map(|e| (clock, e)));
+                    if let Some((st, end)) = hit {
+                        pass!(|src: &[u8], dst: &mut Vec<u8>| {
+                            dst.extend_from_slice(&src[..st]);
+                            dst.extend_from_slice(TIMESTAMP);
+                            dst.extend_from_slice(&src[end..]);
+                            true
+                        });
+                    }
+                }
+                (Some(_), true) => {
+                    pass!(mask_rfc3339);
+                    pass!(mask_slash_datetime);
+                    pass!(mask_bare_time);
+                }
+            }
         }
-        if memchr2(b'/', b'\\', cur!()).is_some() {
+        if features & features::SLASH != 0 {
             pass!(mask_tmp_paths);
         }
-        if memchr(b'-', cur!()).is_some() {
+        if features & features::DASH != 0 {
             pass!(mask_uuids);
         }
-        cur!()
+        let masked = cur!();
+        if stripped {
+            // Removing escape sequences can join white space into new runs: look again.
+            (masked, classify(masked))
+        } else {
+            // Masks replace text with non-empty tokens without white space, so the features of
+            // the input still describe the output (at worst they send it down a slower path).
+            (masked, features)
+        }
     }
 }
 
@@ -111,7 +151,7 @@ impl Normalizer {
 /// (Patterns are not masked: a pattern holding a clock time can never match, which `check` reports.)
 pub fn normalize_pattern(pattern: &str) -> String {
     let mut out = Vec::with_capacity(pattern.len());
-    finish(pattern.as_bytes(), &mut out, true);
+    finish(pattern.as_bytes(), classify(pattern.as_bytes()), &mut out, true);
     String::from_utf8(out).unwrap_or_default()
 }
 
@@ -151,9 +191,12 @@ fn boundary_after(s: &[u8], end: usize) -> bool {
     end >= s.len() || !is_word(s[end])
 }
 
-/// True if `s` contains `dd:dd:dd` anywhere (every date-time mask needs one).
-fn has_clock(s: &[u8]) -> bool {
-    memchr_iter(b':', s).any(|p| p >= 2 && clock_at(s, p - 2))
+/// The first position of a clock `dd:dd:dd` in `s` (every date-time mask contains one), and
+/// whether there is more than one.
+fn find_clocks(s: &[u8]) -> (Option<usize>, bool) {
+    let mut clocks = memchr_iter(b':', s).filter(|&p| p >= 2 && clock_at(s, p - 2)).map(|p| p - 2);
+    let first = clocks.next();
+    (first, first.is_some() && clocks.next().is_some())
 }
 
 /// `dd:dd:dd` starting at `i`.
@@ -166,15 +209,19 @@ fn clock_at(s: &[u8], i: usize) -> bool {
         && digits_at(s, i + 6, 2)
 }
 
-/// Lengths of `\.\d+` at `i`, longest first (the greedy order a backtracking engine tries).
+/// Lengths of `(?:\.\d+)?` at `i` worth trying, in a backtracking engine's order.
+///
+/// The greedy engine tries every digit count from the longest down, then no fraction. Every
+/// shorter count leaves a digit right after the match, and each of our date-time regexes can only
+/// continue with `z`, `+`, `-` or a word boundary — none of which a digit allows — so only the
+/// full run and "no fraction" can ever succeed.
 fn fraction_options(s: &[u8], i: usize) -> impl Iterator<Item = usize> {
     let run = if s.get(i) == Some(&b'.') {
         s[i + 1..].iter().take_while(|b| b.is_ascii_digit()).count()
     } else {
         0
     };
-    let with_fraction = (1..=run).rev().map(|d| d + 1);
-    with_fraction.chain(std::iter::once(0))
+    (run > 0).then_some(run + 1).into_iter().chain(std::iter::once(0))
 }
 
 /// Applies a mask whose every match contains a clock `dd:dd:dd` at a fixed distance from its start.
@@ -212,7 +259,13 @@ fn mask_anchored_on_clock(
 
 /// `\b\d{4}-\d{2}-\d{2}[tT ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:z|[+-]\d{2}:?\d{2})?\b`
 fn mask_rfc3339(src: &[u8], dst: &mut Vec<u8>) -> bool {
-    mask_anchored_on_clock(src, dst, 11, |s, start| {
+    mask_anchored_on_clock(src, dst, 11, rfc3339_at)
+}
+
+/// End of the `\b\d{4}-\d{2}-\d{2}[tT ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:z|[+-]\d{2}:?\d{2})?\b` match
+/// starting at `start`, if any.
+fn rfc3339_at(s: &[u8], start: usize) -> Option<usize> {
+    {
         let date_ok = boundary_before(s, start)
             && digits_at(s, start, 4)
             && s[start + 4] == b'-'
@@ -248,12 +301,16 @@ fn mask_rfc3339(src: &[u8], dst: &mut Vec<u8>) -> bool {
             }
         }
         None
-    })
+    }
 }
 
 /// `\b\d{4}/\d{2}/\d{2}[ t]\d{2}:\d{2}:\d{2}(?:\.\d+)?\b`
 fn mask_slash_datetime(src: &[u8], dst: &mut Vec<u8>) -> bool {
-    mask_anchored_on_clock(src, dst, 11, |s, start| {
+    mask_anchored_on_clock(src, dst, 11, slash_datetime_at)
+}
+
+fn slash_datetime_at(s: &[u8], start: usize) -> Option<usize> {
+    {
         let date_ok = boundary_before(s, start)
             && digits_at(s, start, 4)
             && s[start + 4] == b'/'
@@ -264,22 +321,22 @@ fn mask_slash_datetime(src: &[u8], dst: &mut Vec<u8>) -> bool {
         if !date_ok {
             return None;
         }
-        fraction_options(s, start + 19)
-            .map(|frac| start + 19 + frac)
-            .find(|&end| boundary_after(s, end))
-    })
+        fraction_options(s, start + 19).map(|frac| start + 19 + frac).find(|&end| boundary_after(s, end))
+    }
 }
 
 /// `\b\d{2}:\d{2}:\d{2}(?:\.\d+)?\b`
 fn mask_bare_time(src: &[u8], dst: &mut Vec<u8>) -> bool {
-    mask_anchored_on_clock(src, dst, 0, |s, start| {
+    mask_anchored_on_clock(src, dst, 0, bare_time_at)
+}
+
+fn bare_time_at(s: &[u8], start: usize) -> Option<usize> {
+    {
         if !boundary_before(s, start) {
             return None;
         }
-        fraction_options(s, start + 8)
-            .map(|frac| start + 8 + frac)
-            .find(|&end| boundary_after(s, end))
-    })
+        fraction_options(s, start + 8).map(|frac| start + 8 + frac).find(|&end| boundary_after(s, end))
+    }
 }
 
 /// Go's `\s`: ASCII `[\t\n\f\r ]` (no `\v`).
@@ -294,12 +351,8 @@ fn starts_with_ci(s: &[u8], i: usize, lit: &[u8]) -> bool {
 
 /// `(?i)(?:/tmp|/var/folders|/private/var/folders|/home/runner/work/_temp|c:\\users\\[^\\\s]+\\appdata\\local\\temp)[^\s:]*`
 fn mask_tmp_paths(src: &[u8], dst: &mut Vec<u8>) -> bool {
-    const SLASH_PREFIXES: [&[u8]; 4] = [
-        b"/tmp",
-        b"/var/folders",
-        b"/private/var/folders",
-        b"/home/runner/work/_temp",
-    ];
+    const SLASH_PREFIXES: [&[u8]; 4] =
+        [b"/tmp", b"/var/folders", b"/private/var/folders", b"/home/runner/work/_temp"];
     let mut copied = 0;
     let mut i = 0;
     let mut changed = false;
@@ -315,10 +368,8 @@ fn mask_tmp_paths(src: &[u8], dst: &mut Vec<u8>) -> bool {
             match pos.checked_sub(2) {
                 Some(s) if s >= copied && starts_with_ci(src, s, b"c:\\users\\") => {
                     let user_start = s + 9;
-                    let user_len = src[user_start..]
-                        .iter()
-                        .take_while(|&&b| b != b'\\' && !is_go_space(b))
-                        .count();
+                    let user_len =
+                        src[user_start..].iter().take_while(|&&b| b != b'\\' && !is_go_space(b)).count();
                     let rest = user_start + user_len;
                     if user_len > 0 && starts_with_ci(src, rest, b"\\appdata\\local\\temp") {
                         (s, Some(rest + 19))
@@ -331,10 +382,7 @@ fn mask_tmp_paths(src: &[u8], dst: &mut Vec<u8>) -> bool {
         };
         match prefix_end {
             Some(mut end) => {
-                end += src[end..]
-                    .iter()
-                    .take_while(|&&b| b != b':' && !is_go_space(b))
-                    .count();
+                end += src[end..].iter().take_while(|&&b| b != b':' && !is_go_space(b)).count();
                 dst.extend_from_slice(&src[copied..start]);
                 dst.extend_from_slice(TMP);
                 copied = end;
@@ -425,7 +473,66 @@ fn strip_ansi_into(src: &[u8], dst: &mut Vec<u8>) -> bool {
 }
 
 /// Steps 7–8: trim, collapse white space, optionally lower-case; appends to `out`.
-fn finish(s: &[u8], out: &mut Vec<u8>, lowercase: bool) -> usize {
+/// `features` must be `classify(s)`.
+fn finish(s: &[u8], features: u32, out: &mut Vec<u8>, lowercase: bool) -> usize {
+    let start_len = out.len();
+    let irregular = features & (features::ODD_SPACE | features::DOUBLE_SPACE | features::NON_ASCII) != 0
+        || s.first() == Some(&b' ')
+        || s.last() == Some(&b' ');
+    if !irregular {
+        // The common case: plain ASCII with single spaces only.
+        out.extend_from_slice(s);
+    } else if features & features::NON_ASCII == 0 {
+        collapse_ascii(s, features, out);
+    } else {
+        collapse_unicode(s, out, lowercase);
+        return out.len() - start_len;
+    }
+    if lowercase {
+        out[start_len..].make_ascii_lowercase();
+    }
+    out.len() - start_len
+}
+
+fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// Trims and collapses ASCII white space, copying the runs between irregular spots in bulk.
+fn collapse_ascii(s: &[u8], features: u32, out: &mut Vec<u8>) {
+    let start = s.iter().position(|&b| !is_ascii_space(b)).unwrap_or(s.len());
+    let end = s.iter().rposition(|&b| !is_ascii_space(b)).map_or(start, |i| i + 1);
+    let mut rest = &s[start..end];
+    let odd = features & features::ODD_SPACE != 0;
+    let double = features & features::DOUBLE_SPACE != 0;
+    loop {
+        // The next place where white space is not a single space.
+        let mut at = None;
+        if double {
+            at = memchr::memmem::find(rest, b"  ");
+        }
+        if odd {
+            let tab = memchr::memchr3(b'\t', b'\n', b'\r', rest);
+            let other = memchr2(0x0b, 0x0c, rest);
+            for candidate in [tab, other].into_iter().flatten() {
+                // A single space right before an odd one is part of the same run.
+                let c = if candidate > 0 && rest[candidate - 1] == b' ' { candidate - 1 } else { candidate };
+                at = Some(at.map_or(c, |a: usize| a.min(c)));
+            }
+        }
+        let Some(i) = at else {
+            out.extend_from_slice(rest);
+            return;
+        };
+        out.extend_from_slice(&rest[..i]);
+        out.push(b' ');
+        let skip = rest[i..].iter().take_while(|&&b| is_ascii_space(b)).count();
+        rest = &rest[i + skip..];
+    }
+}
+
+/// The general path: Unicode white space and simple lower-casing, one scalar at a time.
+fn collapse_unicode(s: &[u8], out: &mut Vec<u8>, lowercase: bool) {
     let start_len = out.len();
     out.reserve(s.len());
     let mut pending_space = false;
@@ -468,7 +575,6 @@ fn finish(s: &[u8], out: &mut Vec<u8>, lowercase: bool) -> usize {
         }
         i += width;
     }
-    out.len() - start_len
 }
 
 /// Decodes the UTF-8 scalar at the start of `s`; `None` (width 1) for an invalid byte.
@@ -545,14 +651,8 @@ mod tests {
         assert_eq!(norm("open /tmp/build-1/x.o: denied"), "open <tmp>: denied");
         assert_eq!(norm("/var/TMP/x"), "/var<tmp>");
         assert_eq!(norm(r"at C:\Users\ci\AppData\Local\Temp\a.txt"), "at <tmp>");
-        assert_eq!(
-            norm("req 123e4567-e89b-12d3-a456-426614174000 done"),
-            "req <id> done"
-        );
-        assert_eq!(
-            norm("123E4567-E89B-12D3-A456-426614174000"),
-            "123e4567-e89b-12d3-a456-426614174000"
-        );
+        assert_eq!(norm("req 123e4567-e89b-12d3-a456-426614174000 done"), "req <id> done");
+        assert_eq!(norm("123E4567-E89B-12D3-A456-426614174000"), "123e4567-e89b-12d3-a456-426614174000");
     }
 
     #[test]
@@ -578,9 +678,6 @@ mod tests {
 
     #[test]
     fn patterns_are_trimmed_collapsed_lowercased() {
-        assert_eq!(
-            normalize_pattern("  Connection   Refused "),
-            "connection refused"
-        );
+        assert_eq!(normalize_pattern("  Connection   Refused "), "connection refused");
     }
 }
