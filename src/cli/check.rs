@@ -50,12 +50,14 @@ pub fn run(args: CheckArgs) -> Result<Exit> {
             return Ok(Exit::Error);
         }
         out.push_str(&format!(
-            "{count} playbooks ({log_playbooks} for logs): {errors} errors, {warnings} warnings; {} patterns shared by several playbooks{}\n",
-            overlaps.len(),
+            "{} ({log_playbooks} for logs): {errors} errors, {}; {} shared by several playbooks{}\n",
+            plural(count, "playbook"),
+            plural(warnings, "warning"),
+            plural(overlaps.len(), "pattern"),
             if args.overlaps || overlaps.is_empty() { "" } else { " (--overlaps lists them)" },
         ));
     } else {
-        out.push_str(&format!("{errors} errors, {warnings} warnings\n"));
+        out.push_str(&format!("{}, {}\n", plural(errors, "error"), plural(warnings, "warning")));
     }
     print(&out)?;
     Ok(if errors > 0 {
@@ -65,4 +67,8 @@ pub fn run(args: CheckArgs) -> Result<Exit> {
     } else {
         Exit::Ok
     })
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }

@@ -75,10 +75,11 @@ pub fn text(report: &Report<'_>) -> String {
             let _ = writeln!(out, "     {DIM}L{:<width$}{DIM:#}  {}", e.number, for_terminal(&e.text));
         }
         if r.evidence.len() > TEXT_EVIDENCE {
+            let more = r.evidence.len() - TEXT_EVIDENCE;
             let _ = writeln!(
                 out,
-                "     {DIM}… {} more evidence lines (--format json shows up to {JSON_EVIDENCE}){DIM:#}",
-                r.evidence.len() - TEXT_EVIDENCE
+                "     {DIM}… {more} more evidence line{} (--format json shows up to {JSON_EVIDENCE}){DIM:#}",
+                if more == 1 { "" } else { "s" }
             );
         }
         let steps = p.fix.steps();
@@ -91,7 +92,9 @@ pub fn text(report: &Report<'_>) -> String {
                 let _ = write!(out, "     {}. {}", n + 1, block);
             }
             if steps.len() > TEXT_FIX_STEPS {
-                let _ = writeln!(out, "     {DIM}… {} more steps{DIM:#}", steps.len() - TEXT_FIX_STEPS);
+                let more = steps.len() - TEXT_FIX_STEPS;
+                let _ =
+                    writeln!(out, "     {DIM}… {more} more step{}{DIM:#}", if more == 1 { "" } else { "s" });
             }
         }
         let _ = writeln!(out, "\n   {DIM}Full playbook: faultline explain {}{DIM:#}", p.id);
