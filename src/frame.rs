@@ -35,6 +35,9 @@ pub struct LineFramer {
     after_cr: bool,
     next_number: u64,
     lines_cut: u64,
+    /// Bytes pushed in total, and of those the bytes after the last terminator (held back).
+    total: u64,
+    tail: u64,
 }
 
 impl Default for LineFramer {
@@ -52,6 +55,8 @@ impl LineFramer {
             after_cr: false,
             next_number: 1,
             lines_cut: 0,
+            total: 0,
+            tail: 0,
         }
     }
 
@@ -59,6 +64,24 @@ impl LineFramer {
     pub fn with_next_number(mut self, next_number: u64) -> Self {
         self.next_number = next_number.max(1);
         self
+    }
+
+    /// Resumes at stream offset `offset` (bytes before it are not pushed again); `after_cr` says
+    /// the byte before `offset` was a CR, so a leading LF belongs to that terminator.
+    pub fn resume_at(mut self, offset: u64, after_cr: bool) -> Self {
+        self.total = offset;
+        self.after_cr = after_cr;
+        self
+    }
+
+    /// Offset just past the last complete line: where a restart must resume.
+    pub fn consumed(&self) -> u64 {
+        self.total - self.tail
+    }
+
+    /// True when the last consumed byte was a CR (see [`LineFramer::resume_at`]).
+    pub fn after_cr(&self) -> bool {
+        self.after_cr
     }
 
     /// Number the next completed line will get.
@@ -83,6 +106,7 @@ impl LineFramer {
 
     /// Frames `chunk`, calling `emit` for every line it completes.
     pub fn push(&mut self, mut chunk: &[u8], mut emit: impl FnMut(Line<'_>)) {
+        self.total += chunk.len() as u64;
         if self.after_cr {
             self.after_cr = false;
             if chunk.first() == Some(&b'\n') {
@@ -113,8 +137,10 @@ impl LineFramer {
                 self.partial.clear();
             }
             chunk = &chunk[pos + term_len..];
+            self.tail = 0;
         }
         if !chunk.is_empty() {
+            self.tail += chunk.len() as u64;
             self.append_partial(chunk);
         }
     }
@@ -122,6 +148,7 @@ impl LineFramer {
     /// Emits a pending unterminated line, if any (end of stream, or an idle timeout).
     pub fn flush(&mut self, mut emit: impl FnMut(Line<'_>)) {
         self.after_cr = false;
+        self.tail = 0;
         if self.has_pending() {
             let partial = std::mem::take(&mut self.partial);
             let cut = self.partial_cut;
@@ -192,6 +219,22 @@ mod tests {
         let got = frame(&[b"abcdefgh\nz"], 5);
         assert_eq!(got[0], (1, "abcde".into(), true));
         assert_eq!(got[1], (2, "z".into(), false));
+    }
+
+    #[test]
+    fn consumed_offset_stops_before_a_partial_line() {
+        let mut framer = LineFramer::new(4);
+        framer.push(b"ab\ncdefgh", |_| {});
+        assert_eq!(framer.consumed(), 3);
+        framer.push(b"ij\r", |_| {});
+        assert_eq!(framer.consumed(), 12);
+        assert!(framer.after_cr());
+        // Resuming after the CR: the LF that follows is part of the same terminator.
+        let mut resumed = LineFramer::new(4).resume_at(12, true);
+        let mut lines = Vec::new();
+        resumed.push(b"\nxy\n", |l| lines.push(l.text.to_vec()));
+        assert_eq!(lines, vec![b"xy".to_vec()]);
+        assert_eq!(resumed.consumed(), 16);
     }
 
     #[test]

@@ -16,13 +16,21 @@
 //! `ARCHITECTURE.md` has the full map and the invariants.
 
 pub mod analyze;
+pub mod checkpoint;
 pub mod cli;
+pub mod config;
+pub mod correlate;
+pub mod daemon;
 pub mod diagnostic;
 pub mod duration;
 pub mod engine;
 pub mod exit;
+pub mod finding;
 pub mod frame;
 pub mod matcher;
 pub mod normalize;
 pub mod playbook;
 pub mod render;
+pub mod sink;
+pub mod source;
+pub mod stream;

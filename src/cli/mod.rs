@@ -4,6 +4,7 @@ mod analyze;
 mod check;
 mod explain;
 mod list;
+mod watch;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -36,8 +37,10 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// List the loaded playbooks
     List(list::ListArgs),
-    /// Validate and lint playbooks
+    /// Validate and lint playbooks (and a config file)
     Check(check::CheckArgs),
+    /// Follow log streams and report failures as soon as the evidence shows up
+    Watch(watch::WatchArgs),
 }
 
 /// Where playbooks come from; shared by every command.
@@ -82,6 +85,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Explain(args) => explain::run(args),
         Command::List(args) => list::run(args),
         Command::Check(args) => check::run(args),
+        Command::Watch(args) => watch::run(args),
     }
 }
 

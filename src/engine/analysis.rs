@@ -27,13 +27,18 @@ pub struct EvidenceLine {
 }
 
 impl EvidenceLine {
+    /// An evidence line from its display text and its sanitised form (which identifies it).
+    pub fn new(number: u64, text: String, sanitized: &[u8]) -> Self {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        sanitized.hash(&mut h);
+        EvidenceLine { number, text, identity: h.finish() }
+    }
+
     /// Builds the evidence form of a scanned line.
     pub fn from_line(line: &ScannedLine<'_>, normalizer: &mut Normalizer) -> Self {
         let mut sanitized = Vec::new();
         normalizer.sanitize(line.raw, &mut sanitized);
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        sanitized.hash(&mut h);
-        EvidenceLine { number: line.number, text: display_text(line.raw, line.cut), identity: h.finish() }
+        Self::new(line.number, display_text(line.raw, line.cut), &sanitized)
     }
 }
 

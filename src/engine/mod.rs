@@ -16,9 +16,9 @@ use crate::matcher::{Matcher, PatternId, PatternSpec};
 use crate::normalize::normalize_pattern;
 use crate::playbook::{PatternKind, Playbook};
 
-pub use analysis::{Analysis, EvidenceLine};
+pub use analysis::{Analysis, EvidenceLine, Hits};
 pub use scan::{LineScanner, ScannedLine};
-pub use score::{Breakdown, Ranked, rank};
+pub use score::{Breakdown, Ranked, rank, rank_by};
 pub use stage::Stage;
 
 /// What a hypothesis signal tests.

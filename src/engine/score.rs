@@ -163,23 +163,35 @@ fn evidence_count(r: &Ranked<'_>) -> usize {
 
 /// Ranks every log playbook of `catalog` against `hits`, best first. Playbooks eliminated by a
 /// hypothesis `excludes` signal are left out.
-pub fn rank<'h>(catalog: &Catalog, hits: &'h impl Hits) -> Vec<Ranked<'h>> {
+pub fn rank<'h, H: Hits>(catalog: &Catalog, hits: &'h H) -> Vec<Ranked<'h>> {
+    rank_by(catalog, |_| Some(hits))
+}
+
+/// Like [`rank`], but each playbook (by index into [`Catalog::rules`]) is scored against its own
+/// view of the hits — the streaming correlator gives every playbook its own time window.
+/// Playbooks for which `view` returns `None` take no part (neither scored nor competing).
+pub fn rank_by<'h, H: Hits + 'h>(
+    catalog: &Catalog,
+    view: impl Fn(usize) -> Option<&'h H>,
+) -> Vec<Ranked<'h>> {
     let mut results: Vec<Ranked<'h>> =
-        (0..catalog.rules.len()).filter_map(|i| score_rules(catalog, i, hits)).collect();
+        (0..catalog.rules.len()).filter_map(|i| score_rules(catalog, i, view(i)?)).collect();
     calibrate(&mut results);
-    let id = |r: &Ranked<'_>| catalog.playbook(&catalog.rules[r.rules]).id.clone();
+    let id = |r: &Ranked<'_>| catalog.playbook(&catalog.rules[r.rules]).id.as_str();
     results.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
             .then(b.confidence.total_cmp(&a.confidence))
             .then(evidence_count(b).cmp(&evidence_count(a)))
-            .then_with(|| id(a).cmp(&id(b)))
+            .then_with(|| id(a).cmp(id(b)))
     });
-    let mut eliminated = vec![false; results.len()];
-    for (i, r) in results.iter_mut().enumerate() {
-        eliminated[i] = apply_hypothesis(catalog, r, hits);
-    }
-    let mut keyed: Vec<(bool, Ranked<'h>)> = eliminated.into_iter().zip(results).collect();
+    let mut keyed: Vec<(bool, Ranked<'h>)> = results
+        .into_iter()
+        .map(|mut r| {
+            let gone = view(r.rules).is_some_and(|hits| apply_hypothesis(catalog, &mut r, hits));
+            (gone, r)
+        })
+        .collect();
     // Re-sort by the adjusted score; stable, so ties keep the order above.
     keyed.sort_by(|a, b| b.1.final_score.total_cmp(&a.1.final_score));
     keyed.into_iter().filter(|(gone, _)| !gone).map(|(_, r)| r).collect()

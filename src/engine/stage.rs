@@ -20,6 +20,10 @@ impl Stage {
         }
     }
 
+    pub fn parse(s: &str) -> Option<Stage> {
+        [Stage::Build, Stage::Test, Stage::Deploy].into_iter().find(|st| st.as_str() == s)
+    }
+
     /// Bit used in per-pattern stage masks.
     pub(crate) fn bit(self) -> u8 {
         match self {
@@ -101,6 +105,11 @@ impl StageTracker {
 
     pub fn is_fixed(&self) -> bool {
         self.stage.is_some()
+    }
+
+    /// Sets the stage (restoring saved state).
+    pub fn force(&mut self, stage: Stage) {
+        self.stage = Some(stage);
     }
 
     /// Records the complete keyword mask of one line; the first non-empty mask wins.

@@ -1,0 +1,683 @@
+//! The daemon's configuration: the YAML file (documented in `config/faultline.yaml`), command-line
+//! overrides, and validation into a [`WatchConfig`].
+//!
+//! Unknown keys and wrong types are errors naming file, line and key (`deny_unknown_fields` +
+//! serde-saphyr's locations); values that parse but make no sense (an unknown source type, a
+//! `command` on a file source, a bad duration) are reported the same way. Every problem is
+//! collected before failing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::correlate::Thresholds;
+use crate::diagnostic::{Diagnostic, Diagnostics, from_yaml_error};
+use crate::frame::DEFAULT_MAX_LINE_BYTES;
+use crate::playbook::parse::loc;
+use crate::playbook::{Loc, PlaybookSource, Threshold};
+
+// ---------------------------------------------------------------------------------------------
+// The file as written.
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    playbooks: RawPlaybooks,
+    #[serde(default)]
+    state_dir: Option<String>,
+    #[serde(default)]
+    sources: Vec<Spanned<RawSource>>,
+    #[serde(default)]
+    thresholds: RawThresholds,
+    #[serde(default)]
+    evidence: RawEvidence,
+    #[serde(default)]
+    sinks: Vec<Spanned<RawSink>>,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    log: RawLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlaybooks {
+    #[serde(default)]
+    dirs: Vec<String>,
+    #[serde(default)]
+    packs: Vec<String>,
+}
+
+/// One entry of `sources:`. A flat struct (not a tagged enum) so errors keep exact positions;
+/// fields that do not belong to the entry's `type` are reported by validation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    #[serde(rename = "type")]
+    kind: Option<Spanned<String>>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    paths: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    exclude: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    start: Option<Spanned<String>>,
+    #[serde(default)]
+    command: Option<Spanned<RawCommand>>,
+    #[serde(default)]
+    restart: Option<Spanned<String>>,
+}
+
+/// A command: one string (split like a shell would, without expansions) or a list of words.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum RawCommand {
+    Line(String),
+    Words(Vec<String>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThresholds {
+    #[serde(default)]
+    defaults: RawThreshold,
+    #[serde(default)]
+    playbooks: BTreeMap<String, Spanned<RawThreshold>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThreshold {
+    #[serde(default)]
+    count: Option<Spanned<u32>>,
+    #[serde(default)]
+    window: Option<Spanned<String>>,
+    #[serde(default)]
+    settle: Option<Spanned<String>>,
+    #[serde(default)]
+    cooldown: Option<Spanned<String>>,
+    #[serde(default)]
+    min_confidence: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvidence {
+    #[serde(default)]
+    context_before: Option<usize>,
+    #[serde(default)]
+    context_after: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSink {
+    #[serde(rename = "type")]
+    kind: Option<Spanned<String>>,
+    #[serde(default)]
+    format: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    #[serde(default)]
+    max_line_bytes: Option<Spanned<usize>>,
+    #[serde(default)]
+    queue: Option<Spanned<usize>>,
+    #[serde(default)]
+    partial_line_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    poll_interval: Option<Spanned<String>>,
+    #[serde(default)]
+    rotate_wait: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    #[serde(default)]
+    level: Option<String>,
+    #[serde(default)]
+    format: Option<Spanned<String>>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validated configuration.
+
+/// Where a file source starts reading a file it has no checkpoint for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    End,
+    Beginning,
+}
+
+/// When an `exec` source's command is started again after it exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    Always,
+    OnFailure,
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSource {
+    pub name: String,
+    pub paths: Vec<String>,
+    pub exclude: Vec<String>,
+    pub start: Start,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecSource {
+    pub name: String,
+    pub argv: Vec<String>,
+    pub restart: Restart,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    File(FileSource),
+    Stdin,
+    Exec(ExecSource),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkSpec {
+    Stdout { format: OutputFormat },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub max_line_bytes: usize,
+    /// Findings waiting for the sinks.
+    pub queue: usize,
+    /// An unterminated last line is emitted after this much silence.
+    pub partial_line_timeout: Duration,
+    /// Stat-polling interval when file events are unavailable (and the rescan period).
+    pub poll_interval: Duration,
+    /// How long a rotated-away file is still read after it stops growing.
+    pub rotate_wait: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            queue: 1024,
+            partial_line_timeout: Duration::from_secs(5),
+            poll_interval: Duration::from_secs(1),
+            rotate_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything `faultline watch` needs, validated.
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    pub playbooks: Vec<PlaybookSource>,
+    pub state_dir: PathBuf,
+    pub sources: Vec<SourceSpec>,
+    pub defaults: Thresholds,
+    pub per_playbook: HashMap<String, Threshold>,
+    /// Command-line threshold flags: they override everything else.
+    pub forced: Threshold,
+    pub context_before: usize,
+    pub context_after: usize,
+    pub sinks: Vec<SinkSpec>,
+    pub limits: Limits,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    /// Read every source to its current end, report, exit.
+    pub once: bool,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        WatchConfig {
+            playbooks: vec![PlaybookSource::Bundled],
+            state_dir: default_state_dir(),
+            sources: Vec::new(),
+            defaults: Thresholds::default(),
+            per_playbook: HashMap::new(),
+            forced: Threshold::default(),
+            context_before: 3,
+            context_after: 3,
+            sinks: vec![SinkSpec::Stdout { format: OutputFormat::Text }],
+            limits: Limits::default(),
+            log_level: "info".into(),
+            log_format: LogFormat::Text,
+            once: false,
+        }
+    }
+}
+
+/// `$STATE_DIRECTORY` (systemd), else `/var/lib/faultline` as root, else
+/// `$XDG_STATE_HOME/faultline` (default `~/.local/state/faultline`).
+pub fn default_state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
+        // systemd may pass several, separated by ':'; the first is ours.
+        let first = dir.to_string_lossy().split(':').next().unwrap_or("").to_string();
+        return PathBuf::from(first);
+    }
+    if is_root() {
+        return PathBuf::from("/var/lib/faultline");
+    }
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("faultline")
+}
+
+fn is_root() -> bool {
+    // The owner of /proc/self is the effective user.
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}
+
+/// Splits a command line into words: whitespace separates, single and double quotes group,
+/// backslash escapes. No expansions: this is not a shell.
+pub fn split_command(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err("unterminated single quote".into()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c) => word.push(c),
+                            None => return Err("trailing backslash".into()),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err("unterminated double quote".into()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(c) => word.push(c),
+                    None => return Err("trailing backslash".into()),
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    if words.is_empty() {
+        return Err("empty command".into());
+    }
+    Ok(words)
+}
+
+struct Validator<'a> {
+    file: &'a str,
+    diags: Diagnostics,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, at: Loc, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::error(self.file, Some(at), msg));
+    }
+
+    fn duration(&mut self, v: &Option<Spanned<String>>, what: &str) -> Option<Duration> {
+        let v = v.as_ref()?;
+        match crate::duration::parse(&v.value) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error(loc(&v.referenced), format!("{what}: {e}"));
+                None
+            }
+        }
+    }
+
+    fn threshold(&mut self, t: &RawThreshold, what: &str) -> Threshold {
+        if let Some(c) = &t.count {
+            if c.value == 0 {
+                self.error(loc(&c.referenced), format!("{what}.count must be at least 1"));
+            }
+        }
+        if let Some(m) = &t.min_confidence {
+            if !(0.0..=1.0).contains(&m.value) {
+                self.error(loc(&m.referenced), format!("{what}.min_confidence must be between 0 and 1"));
+            }
+        }
+        Threshold {
+            count: t.count.as_ref().map(|c| c.value),
+            window: self.duration(&t.window, &format!("{what}.window")),
+            settle: self.duration(&t.settle, &format!("{what}.settle")),
+            cooldown: self.duration(&t.cooldown, &format!("{what}.cooldown")),
+            min_confidence: t.min_confidence.as_ref().map(|m| m.value),
+        }
+    }
+}
+
+/// Reads and validates a config file. Paths in it are taken as written (relative to the
+/// working directory).
+pub fn load(path: &Path) -> Result<WatchConfig, Diagnostics> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Diagnostics(vec![Diagnostic::error(&file, None, format!("cannot read config file: {e}"))])
+    })?;
+    parse(&text, &file)
+}
+
+/// Validates config text (`file` names it in diagnostics).
+pub fn parse(text: &str, file: &str) -> Result<WatchConfig, Diagnostics> {
+    let raw: RawConfig = if text.trim().is_empty() {
+        RawConfig::default()
+    } else {
+        serde_saphyr::from_str(text).map_err(|e| Diagnostics(vec![from_yaml_error(file, &e)]))?
+    };
+    let mut v = Validator { file, diags: Diagnostics::default() };
+    let mut cfg = WatchConfig::default();
+
+    let dirs: Vec<PathBuf> = raw.playbooks.dirs.iter().map(PathBuf::from).collect();
+    let packs: Vec<PathBuf> = raw.playbooks.packs.iter().map(PathBuf::from).collect();
+    cfg.playbooks = crate::playbook::sources_from_flags(&dirs, &packs);
+    if let Some(dir) = raw.state_dir {
+        cfg.state_dir = PathBuf::from(dir);
+    }
+
+    let mut names: HashMap<String, Loc> = HashMap::new();
+    for (i, entry) in raw.sources.iter().enumerate() {
+        let at = loc(&entry.referenced);
+        let s = &entry.value;
+        let Some(kind) = &s.kind else {
+            v.error(at, "source is missing `type` (file, stdin or exec)");
+            continue;
+        };
+        let not_for = |v: &mut Validator<'_>, present: bool, key: &str, kind: &str| {
+            if present {
+                v.error(at, format!("`{key}` is not a field of a `{kind}` source"));
+            }
+        };
+        let spec = match kind.value.as_str() {
+            "file" => {
+                not_for(&mut v, s.command.is_some(), "command", "file");
+                not_for(&mut v, s.restart.is_some(), "restart", "file");
+                let Some(paths) = &s.paths else {
+                    v.error(at, "a `file` source needs `paths` (a list of paths or globs)");
+                    continue;
+                };
+                if paths.value.is_empty() {
+                    v.error(loc(&paths.referenced), "`paths` is empty");
+                }
+                for p in &paths.value {
+                    if let Err(e) = glob::Pattern::new(p) {
+                        v.error(loc(&paths.referenced), format!("invalid glob {p:?}: {e}"));
+                    }
+                }
+                let exclude = s.exclude.as_ref().map(|e| e.value.clone()).unwrap_or_default();
+                for p in &exclude {
+                    if let Err(e) = glob::Pattern::new(p) {
+                        v.error(at, format!("invalid exclude glob {p:?}: {e}"));
+                    }
+                }
+                let start = match s.start.as_ref().map(|s| (s.value.as_str(), loc(&s.referenced))) {
+                    None | Some(("end", _)) => Start::End,
+                    Some(("beginning", _)) => Start::Beginning,
+                    Some((other, l)) => {
+                        v.error(l, format!("unknown start {other:?} (expected end or beginning)"));
+                        Start::End
+                    }
+                };
+                let name = s.name.clone().unwrap_or_else(|| format!("file-{}", i + 1));
+                SourceSpec::File(FileSource { name, paths: paths.value.clone(), exclude, start })
+            }
+            "stdin" => {
+                for (present, key) in [
+                    (s.paths.is_some(), "paths"),
+                    (s.exclude.is_some(), "exclude"),
+                    (s.start.is_some(), "start"),
+                    (s.command.is_some(), "command"),
+                    (s.restart.is_some(), "restart"),
+                ] {
+                    not_for(&mut v, present, key, "stdin");
+                }
+                SourceSpec::Stdin
+            }
+            "exec" => {
+                for (present, key) in [
+                    (s.paths.is_some(), "paths"),
+                    (s.exclude.is_some(), "exclude"),
+                    (s.start.is_some(), "start"),
+                ] {
+                    not_for(&mut v, present, key, "exec");
+                }
+                let Some(cmd) = &s.command else {
+                    v.error(at, "an `exec` source needs `command`");
+                    continue;
+                };
+                let argv = match &cmd.value {
+                    RawCommand::Line(line) => split_command(line),
+                    RawCommand::Words(words) if words.is_empty() => Err("empty command".into()),
+                    RawCommand::Words(words) => Ok(words.clone()),
+                };
+                let argv = match argv {
+                    Ok(a) => a,
+                    Err(e) => {
+                        v.error(loc(&cmd.referenced), format!("command: {e}"));
+                        continue;
+                    }
+                };
+                let restart = match s.restart.as_ref().map(|r| (r.value.as_str(), loc(&r.referenced))) {
+                    None | Some(("always", _)) => Restart::Always,
+                    Some(("on-failure", _)) => Restart::OnFailure,
+                    Some(("never", _)) => Restart::Never,
+                    Some((other, l)) => {
+                        v.error(
+                            l,
+                            format!("unknown restart {other:?} (expected always, on-failure or never)"),
+                        );
+                        Restart::Always
+                    }
+                };
+                let name = s.name.clone().unwrap_or_else(|| argv.join(" "));
+                SourceSpec::Exec(ExecSource { name, argv, restart })
+            }
+            other => {
+                v.error(
+                    loc(&kind.referenced),
+                    format!("unknown source type {other:?} (expected file, stdin or exec)"),
+                );
+                continue;
+            }
+        };
+        if let Some(name) = &s.name {
+            if let Some(first) = names.insert(name.clone(), at) {
+                v.error(at, format!("duplicate source name {name:?} (first at line {})", first.line));
+            }
+        }
+        cfg.sources.push(spec);
+    }
+    if cfg.sources.iter().filter(|s| matches!(s, SourceSpec::Stdin)).count() > 1 {
+        v.diags.push(Diagnostic::error(file, None, "more than one `stdin` source"));
+    }
+
+    let d = v.threshold(&raw.thresholds.defaults, "thresholds.defaults");
+    cfg.defaults = Thresholds::default().overlay(&d);
+    for (id, t) in &raw.thresholds.playbooks {
+        let th = v.threshold(&t.value, &format!("thresholds.playbooks.{id}"));
+        cfg.per_playbook.insert(id.clone(), th);
+    }
+    if let Some(n) = raw.evidence.context_before {
+        cfg.context_before = n;
+    }
+    if let Some(n) = raw.evidence.context_after {
+        cfg.context_after = n;
+    }
+
+    if !raw.sinks.is_empty() {
+        cfg.sinks.clear();
+    }
+    for entry in &raw.sinks {
+        let at = loc(&entry.referenced);
+        let s = &entry.value;
+        match s.kind.as_ref().map(|k| (k.value.as_str(), loc(&k.referenced))) {
+            Some(("stdout", _)) => {
+                let format = match s.format.as_ref().map(|f| (f.value.as_str(), loc(&f.referenced))) {
+                    None | Some(("text", _)) => OutputFormat::Text,
+                    Some(("json", _)) => OutputFormat::Json,
+                    Some((other, l)) => {
+                        v.error(l, format!("unknown format {other:?} (expected text or json)"));
+                        OutputFormat::Text
+                    }
+                };
+                cfg.sinks.push(SinkSpec::Stdout { format });
+            }
+            Some((other, l)) => v.error(l, format!("unknown sink type {other:?} (expected stdout)")),
+            None => v.error(at, "sink is missing `type`"),
+        }
+    }
+
+    let l = &raw.limits;
+    if let Some(m) = &l.max_line_bytes {
+        if m.value < 64 {
+            v.error(loc(&m.referenced), "limits.max_line_bytes must be at least 64");
+        }
+        cfg.limits.max_line_bytes = m.value;
+    }
+    if let Some(q) = &l.queue {
+        if q.value == 0 {
+            v.error(loc(&q.referenced), "limits.queue must be at least 1");
+        }
+        cfg.limits.queue = q.value.max(1);
+    }
+    if let Some(d) = v.duration(&l.partial_line_timeout, "limits.partial_line_timeout") {
+        cfg.limits.partial_line_timeout = d;
+    }
+    if let Some(d) = v.duration(&l.poll_interval, "limits.poll_interval") {
+        cfg.limits.poll_interval = d.max(Duration::from_millis(10));
+    }
+    if let Some(d) = v.duration(&l.rotate_wait, "limits.rotate_wait") {
+        cfg.limits.rotate_wait = d;
+    }
+    if let Some(level) = raw.log.level {
+        if tracing_subscriber::EnvFilter::try_new(&level).is_err() {
+            v.diags.push(Diagnostic::error(file, None, format!("log.level: invalid filter {level:?}")));
+        }
+        cfg.log_level = level;
+    }
+    match raw.log.format.as_ref().map(|f| (f.value.as_str(), loc(&f.referenced))) {
+        None | Some(("text", _)) => {}
+        Some(("json", _)) => cfg.log_format = LogFormat::Json,
+        Some((other, l)) => v.error(l, format!("unknown log.format {other:?} (expected text or json)")),
+    }
+    if v.diags.has_errors() { Err(v.diags) } else { Ok(cfg) }
+}
+
+impl fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceSpec::File(s) => write!(f, "file source {:?} ({})", s.name, s.paths.join(", ")),
+            SourceSpec::Stdin => f.write_str("stdin"),
+            SourceSpec::Exec(s) => write!(f, "exec source {:?}", s.name),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<String> {
+        parse(text, "c.yaml").unwrap_err().0.iter().map(|d| d.to_string()).collect()
+    }
+
+    #[test]
+    fn splits_commands_like_a_shell_without_expansions() {
+        assert_eq!(
+            split_command(r#"docker logs -f "my app" 'a b' c\ d $HOME"#).unwrap(),
+            vec!["docker", "logs", "-f", "my app", "a b", "c d", "$HOME"]
+        );
+        assert!(split_command("echo 'open").is_err());
+        assert!(split_command("   ").is_err());
+    }
+
+    #[test]
+    fn parses_a_full_config() {
+        let cfg = parse(
+            "sources:\n  - type: file\n    paths: ['/var/log/*.log']\n    start: beginning\n  - type: exec\n    command: journalctl -f -o cat\n    restart: on-failure\nthresholds:\n  defaults: {window: 5m, settle: 0s}\n  playbooks:\n    oom: {count: 2}\nsinks:\n  - {type: stdout, format: json}\n",
+            "c.yaml",
+        )
+        .unwrap();
+        assert_eq!(cfg.sources.len(), 2);
+        assert!(matches!(&cfg.sources[0], SourceSpec::File(f) if f.start == Start::Beginning));
+        assert!(
+            matches!(&cfg.sources[1], SourceSpec::Exec(e) if e.argv == ["journalctl", "-f", "-o", "cat"] && e.restart == Restart::OnFailure)
+        );
+        assert_eq!(cfg.defaults.window, Duration::from_secs(300));
+        assert_eq!(cfg.defaults.settle, Duration::ZERO);
+        assert_eq!(cfg.per_playbook["oom"].count, Some(2));
+        assert_eq!(cfg.sinks, vec![SinkSpec::Stdout { format: OutputFormat::Json }]);
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_name_file_line_and_key() {
+        let e = errors("sources:\n  - type: file\n    paths: [a]\n    strat: end\n");
+        assert!(e[0].starts_with("c.yaml:4:5: error: unknown field `strat`"), "{e:?}");
+        let e = errors("limits:\n  queue: lots\n");
+        assert!(e[0].starts_with("c.yaml:2:10: error: "), "{e:?}");
+        let e = errors("statedir: /x\n");
+        assert!(e[0].contains("unknown field `statedir`"), "{e:?}");
+    }
+
+    #[test]
+    fn semantic_errors_are_all_reported() {
+        let e = errors(
+            "sources:\n  - type: file\n    paths: [a]\n    command: x\n  - type: pipe\n  - type: exec\nthresholds:\n  defaults: {window: soon}\n",
+        );
+        assert_eq!(e.len(), 4, "{e:?}");
+        assert!(e[0].contains("2:5: error: `command` is not a field of a `file` source"), "{e:?}");
+        assert!(e[1].contains("5:11: error: unknown source type \"pipe\""), "{e:?}");
+        assert!(e[2].contains("6:5: error: an `exec` source needs `command`"), "{e:?}");
+        assert!(e[3].contains("8:22: error: thresholds.defaults.window"), "{e:?}");
+    }
+}

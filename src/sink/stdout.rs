@@ -1,0 +1,32 @@
+//! The stdout sink: one readable block per finding (`text`) or one JSON object per line
+//! (`json`, schema `faultline.finding/v1`). Findings are data, not logs: they never go through
+//! the daemon's own log (stderr).
+
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use crate::config::OutputFormat;
+use crate::finding::Finding;
+
+pub async fn run(format: OutputFormat, mut rx: mpsc::Receiver<Finding>) {
+    let mut out = tokio::io::stdout();
+    while let Some(f) = rx.recv().await {
+        let mut text = match format {
+            OutputFormat::Json => f.to_json(),
+            OutputFormat::Text => f.to_text(),
+        };
+        text.push('\n');
+        if let Err(e) = async {
+            out.write_all(text.as_bytes()).await?;
+            out.flush().await
+        }
+        .await
+        {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                warn!(error = %e, "Cannot write to stdout.");
+            }
+            // Keep draining so sources never block on a dead stdout.
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Standard input: one stream, read until EOF (`docker logs -f web 2>&1 | faultline watch -`).
+//! Not checkpointed — a pipe cannot be resumed.
+
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::sync::watch;
+
+use super::{Ready, SourceContext, now_ms};
+use crate::finding::StreamInfo;
+use crate::stream::StreamProcessor;
+
+pub async fn run(ctx: SourceContext, mut ready: Ready, mut stop: watch::Receiver<bool>) {
+    let mut input = tokio::io::stdin();
+    let mut proc = StreamProcessor::new(StreamInfo::new("stdin", "stdin"), &ctx.shared);
+    let id = proc.add_input();
+    ctx.counters.add(&ctx.counters.streams, 1);
+    let mut buf = vec![0u8; 64 << 10];
+    let mut out = Vec::new();
+    let mut last_data = tokio::time::Instant::now();
+    ready.fire();
+    loop {
+        let deadline = proc.next_deadline().map(|d| Duration::from_millis(d.saturating_sub(now_ms())));
+        let partial = proc.has_partial_line(id).then(|| {
+            (last_data + ctx.limits.partial_line_timeout)
+                .saturating_duration_since(tokio::time::Instant::now())
+        });
+        let wait = [deadline, partial].into_iter().flatten().min().unwrap_or(Duration::from_secs(3600));
+        tokio::select! {
+            read = input.read(&mut buf) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    proc.push(id, &ctx.shared, &buf[..n], now_ms(), &mut out);
+                    ctx.counters.add(&ctx.counters.bytes, n as u64);
+                    last_data = tokio::time::Instant::now();
+                }
+            },
+            _ = tokio::time::sleep(wait) => {
+                let now = now_ms();
+                proc.tick(&ctx.shared, now, &mut out);
+                if proc.has_partial_line(id) && last_data.elapsed() >= ctx.limits.partial_line_timeout {
+                    proc.flush_input(id, &ctx.shared, now, &mut out);
+                }
+            }
+            _ = stop.changed() => {
+                proc.flush_pending(&ctx.shared, now_ms(), &mut out);
+                send(&ctx, &mut out).await;
+                let st = proc.stats();
+                tracing::info!(stream = "stdin", lines = st.lines, bytes = st.bytes, lines_cut = st.lines_cut, findings = st.findings, "Stream summary.");
+                return;
+            }
+        }
+        if !send(&ctx, &mut out).await {
+            return;
+        }
+    }
+    // End of input: the stream ended.
+    proc.end(&ctx.shared, now_ms(), &mut out);
+    send(&ctx, &mut out).await;
+    let st = proc.stats();
+    ctx.counters.add(&ctx.counters.lines, st.lines);
+    tracing::info!(
+        stream = "stdin",
+        lines = st.lines,
+        bytes = st.bytes,
+        lines_cut = st.lines_cut,
+        findings = st.findings,
+        "Stream summary."
+    );
+}
+
+async fn send(ctx: &SourceContext, out: &mut Vec<crate::finding::Finding>) -> bool {
+    for f in out.drain(..) {
+        ctx.counters.add(&ctx.counters.findings, 1);
+        if ctx.findings.send(f).await.is_err() {
+            return false;
+        }
+    }
+    true
+}

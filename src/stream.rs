@@ -1,0 +1,233 @@
+//! One stream's pipeline: bytes → lines (frame) → normalised batch (scan) → correlation →
+//! findings. Every source owns one `StreamProcessor` per stream it follows; the catalog and the
+//! policy are shared, read-only, by all of them.
+//!
+//! A stream can have several *inputs*, each framed on its own so their lines never mix, all
+//! correlated together: a command's stdout and stderr, or a log file and the file it was just
+//! rotated to.
+
+use std::sync::Arc;
+
+use crate::correlate::{LineIn, Millis, Policy, Report, StreamCorrelator};
+use crate::engine::{Catalog, LineScanner};
+use crate::finding::{Finding, StreamInfo};
+use crate::frame::LineFramer;
+use crate::matcher::PatternId;
+
+/// What every stream of a daemon shares.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub catalog: Arc<Catalog>,
+    pub policy: Arc<Policy>,
+    pub host: String,
+    pub max_line_bytes: usize,
+}
+
+/// Counters a source reports (metrics, tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    pub bytes: u64,
+    pub lines: u64,
+    pub lines_cut: u64,
+    pub findings: u64,
+}
+
+/// Index of one input of a stream.
+pub type InputId = usize;
+
+#[derive(Debug)]
+pub struct StreamProcessor {
+    pub info: StreamInfo,
+    inputs: Vec<Option<LineFramer>>,
+    scanner: LineScanner,
+    correlator: StreamCorrelator,
+    hits: Vec<(usize, PatternId)>,
+    line_hits: Vec<PatternId>,
+    reports: Vec<Report>,
+    stats: StreamStats,
+    max_line_bytes: usize,
+}
+
+impl StreamProcessor {
+    pub fn new(info: StreamInfo, shared: &Shared) -> Self {
+        Self {
+            info,
+            inputs: Vec::new(),
+            scanner: LineScanner::new(),
+            correlator: StreamCorrelator::new(),
+            hits: Vec::new(),
+            line_hits: Vec::new(),
+            reports: Vec::new(),
+            stats: StreamStats::default(),
+            max_line_bytes: shared.max_line_bytes,
+        }
+    }
+
+    /// Adds an input read from its start; returns its id.
+    pub fn add_input(&mut self) -> InputId {
+        self.add_framer(LineFramer::new(self.max_line_bytes))
+    }
+
+    /// Adds an input resumed from a checkpoint: framing continues at `offset` with line
+    /// `next_line` (`after_cr`: the byte before `offset` was a CR).
+    pub fn resume_input(&mut self, offset: u64, after_cr: bool, next_line: u64) -> InputId {
+        self.add_framer(
+            LineFramer::new(self.max_line_bytes).with_next_number(next_line).resume_at(offset, after_cr),
+        )
+    }
+
+    fn add_framer(&mut self, framer: LineFramer) -> InputId {
+        match self.inputs.iter().position(Option::is_none) {
+            Some(i) => {
+                self.inputs[i] = Some(framer);
+                i
+            }
+            None => {
+                self.inputs.push(Some(framer));
+                self.inputs.len() - 1
+            }
+        }
+    }
+
+    /// Replaces the correlation state (restored from a checkpoint).
+    pub fn set_correlator(&mut self, correlator: StreamCorrelator) {
+        self.correlator = correlator;
+    }
+
+    /// Feeds bytes of `input` that arrived at `now`; findings they complete are appended to `out`.
+    pub fn push(
+        &mut self,
+        input: InputId,
+        shared: &Shared,
+        bytes: &[u8],
+        now: Millis,
+        out: &mut Vec<Finding>,
+    ) {
+        self.stats.bytes += bytes.len() as u64;
+        let scanner = &mut self.scanner;
+        let mut lines = 0;
+        if let Some(framer) = self.inputs.get_mut(input).and_then(Option::as_mut) {
+            framer.push(bytes, |line| {
+                lines += 1;
+                scanner.push(line.number, line.text, line.cut);
+            });
+        }
+        self.stats.lines += lines;
+        self.process(shared, now, out);
+    }
+
+    /// Emits the unterminated last line of `input`, if any (idle timeout, end of input).
+    pub fn flush_input(&mut self, input: InputId, shared: &Shared, now: Millis, out: &mut Vec<Finding>) {
+        let scanner = &mut self.scanner;
+        let mut lines = 0;
+        if let Some(framer) = self.inputs.get_mut(input).and_then(Option::as_mut) {
+            framer.flush(|line| {
+                lines += 1;
+                scanner.push(line.number, line.text, line.cut);
+            });
+        }
+        self.stats.lines += lines;
+        self.process(shared, now, out);
+    }
+
+    /// Flushes and forgets `input` (a file closed after rotation, a command that exited).
+    pub fn close_input(&mut self, input: InputId, shared: &Shared, now: Millis, out: &mut Vec<Finding>) {
+        self.flush_input(input, shared, now, out);
+        if let Some(slot) = self.inputs.get_mut(input) {
+            if let Some(f) = slot.take() {
+                self.stats.lines_cut += f.lines_cut();
+            }
+        }
+    }
+
+    /// Discards what `input` holds and frames it afresh from offset 0 (a truncated file).
+    pub fn restart_input(&mut self, input: InputId) {
+        if let Some(slot) = self.inputs.get_mut(input).filter(|s| s.is_some()) {
+            *slot = Some(LineFramer::new(self.max_line_bytes));
+        }
+    }
+
+    /// Lets settle deadlines fire.
+    pub fn tick(&mut self, shared: &Shared, now: Millis, out: &mut Vec<Finding>) {
+        self.correlator.tick(&shared.catalog, &shared.policy, now, &mut self.reports);
+        self.drain_reports(shared, out);
+    }
+
+    /// Makes a pending report now (shutdown: stop reading, report what is pending).
+    pub fn flush_pending(&mut self, shared: &Shared, now: Millis, out: &mut Vec<Finding>) {
+        self.correlator.flush_pending(&shared.catalog, &shared.policy, now, &mut self.reports);
+        self.drain_reports(shared, out);
+    }
+
+    /// The stream ended: flush every input, make any pending report now.
+    pub fn end(&mut self, shared: &Shared, now: Millis, out: &mut Vec<Finding>) {
+        for input in 0..self.inputs.len() {
+            self.flush_input(input, shared, now, out);
+        }
+        self.correlator.end_of_stream(&shared.catalog, &shared.policy, now, &mut self.reports);
+        self.drain_reports(shared, out);
+    }
+
+    /// When [`StreamProcessor::tick`] must be called next.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        self.correlator.next_deadline()
+    }
+
+    /// True when `input` holds an unterminated line.
+    pub fn has_partial_line(&self, input: InputId) -> bool {
+        self.inputs.get(input).and_then(Option::as_ref).is_some_and(LineFramer::has_pending)
+    }
+
+    /// For `input`: offset just past its last complete line (where a restart resumes), whether
+    /// that line ended in CR, and the number of its next line.
+    pub fn position(&self, input: InputId) -> (u64, bool, u64) {
+        self.inputs
+            .get(input)
+            .and_then(Option::as_ref)
+            .map_or((0, false, 1), |f| (f.consumed(), f.after_cr(), f.next_number()))
+    }
+
+    pub fn correlator(&self) -> &StreamCorrelator {
+        &self.correlator
+    }
+
+    pub fn stats(&self) -> StreamStats {
+        let open_cut: u64 = self.inputs.iter().flatten().map(LineFramer::lines_cut).sum();
+        StreamStats { lines_cut: self.stats.lines_cut + open_cut, ..self.stats }
+    }
+
+    fn process(&mut self, shared: &Shared, now: Millis, out: &mut Vec<Finding>) {
+        if self.scanner.is_empty() {
+            return;
+        }
+        let hits = &mut self.hits;
+        hits.clear();
+        self.scanner.scan(&shared.catalog, |line, p| hits.push((line, p)));
+        let mut next = 0;
+        for i in 0..self.scanner.len() {
+            self.line_hits.clear();
+            while next < self.hits.len() && self.hits[next].0 == i {
+                self.line_hits.push(self.hits[next].1);
+                next += 1;
+            }
+            let line = self.scanner.line(i);
+            let event = LineIn {
+                number: line.number,
+                raw: line.raw,
+                cut: line.cut,
+                time: now,
+                hits: &self.line_hits,
+            };
+            self.correlator.observe(&shared.catalog, &shared.policy, event, &mut self.reports);
+        }
+        self.scanner.clear();
+        self.drain_reports(shared, out);
+    }
+
+    fn drain_reports(&mut self, shared: &Shared, out: &mut Vec<Finding>) {
+        for report in self.reports.drain(..) {
+            self.stats.findings += 1;
+            out.push(Finding::from_report(&report, &shared.catalog, &self.info, &shared.host));
+        }
+    }
+}
