@@ -660,6 +660,14 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_is_valid() {
+        let cfg = parse(include_str!("../config/faultline.yaml"), "config/faultline.yaml").unwrap();
+        assert_eq!(cfg.sources.len(), 1);
+        assert_eq!(cfg.defaults, Thresholds::default());
+        assert_eq!(cfg.limits, Limits::default());
+    }
+
+    #[test]
     fn unknown_keys_and_wrong_types_name_file_line_and_key() {
         let e = errors("sources:\n  - type: file\n    paths: [a]\n    strat: end\n");
         assert!(e[0].starts_with("c.yaml:4:5: error: unknown field `strat`"), "{e:?}");

@@ -10,6 +10,9 @@ use crate::playbook::{self, lint};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    /// Also validate this `watch` configuration file (and the playbooks it names)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// Exit 1 when there are warnings (and no errors)
     #[arg(long)]
     pub strict: bool,
@@ -21,7 +24,34 @@ pub struct CheckArgs {
 }
 
 pub fn run(args: CheckArgs) -> Result<Exit> {
-    let (playbooks, mut diags) = playbook::load(&args.playbooks.sources());
+    let mut sources = args.playbooks.sources();
+    let mut config_diags = crate::diagnostic::Diagnostics::default();
+    let mut threshold_ids = Vec::new();
+    if let Some(path) = &args.config {
+        match crate::config::load(path) {
+            Ok(cfg) => {
+                // The config's playbook locations, unless flags name others.
+                if args.playbooks.playbooks.is_empty() && args.playbooks.packs.is_empty() {
+                    sources = cfg.playbooks;
+                }
+                threshold_ids = cfg.per_playbook.into_keys().collect();
+            }
+            Err(d) => config_diags = d,
+        }
+    }
+    let (playbooks, mut diags) = playbook::load(&sources);
+    diags.extend(config_diags.0);
+    threshold_ids.sort();
+    for id in threshold_ids {
+        if !playbooks.iter().any(|p| p.id == id) {
+            let file = args.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+            diags.push(crate::diagnostic::Diagnostic::warning(
+                file,
+                None,
+                format!("thresholds.playbooks.{id}: no loaded playbook has this id"),
+            ));
+        }
+    }
     diags.extend(lint::lint(&playbooks));
     diags.sort();
     let errors = diags.errors().count();
