@@ -130,10 +130,7 @@ mod tests {
 
     #[test]
     fn source_ids_are_file_safe_and_distinct() {
-        assert_eq!(
-            source_id("exec", "journalctl -f"),
-            format!("exec-journalctl__f-{}", &source_id("exec", "journalctl -f")[19..])
-        );
+        assert!(source_id("exec", "journalctl -f").starts_with("exec-journalctl_-f-"));
         assert_ne!(source_id("exec", "a b"), source_id("exec", "a_b"));
     }
 }

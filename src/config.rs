@@ -137,6 +137,8 @@ struct RawLimits {
     poll_interval: Option<Spanned<String>>,
     #[serde(default)]
     rotate_wait: Option<Spanned<String>>,
+    #[serde(default)]
+    watcher: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -216,6 +218,8 @@ pub struct Limits {
     pub poll_interval: Duration,
     /// How long a rotated-away file is still read after it stops growing.
     pub rotate_wait: Duration,
+    /// Never use file events, only stat polling (network filesystems).
+    pub poll_only: bool,
 }
 
 impl Default for Limits {
@@ -226,6 +230,7 @@ impl Default for Limits {
             partial_line_timeout: Duration::from_secs(5),
             poll_interval: Duration::from_secs(1),
             rotate_wait: Duration::from_secs(10),
+            poll_only: false,
         }
     }
 }
@@ -598,6 +603,11 @@ pub fn parse(text: &str, file: &str) -> Result<WatchConfig, Diagnostics> {
     }
     if let Some(d) = v.duration(&l.rotate_wait, "limits.rotate_wait") {
         cfg.limits.rotate_wait = d;
+    }
+    match l.watcher.as_ref().map(|w| (w.value.as_str(), loc(&w.referenced))) {
+        None | Some(("auto", _)) => {}
+        Some(("poll", _)) => cfg.limits.poll_only = true,
+        Some((other, at)) => v.error(at, format!("unknown limits.watcher {other:?} (expected auto or poll)")),
     }
     if let Some(level) = raw.log.level {
         if tracing_subscriber::EnvFilter::try_new(&level).is_err() {

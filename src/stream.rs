@@ -32,6 +32,17 @@ pub struct StreamStats {
     pub findings: u64,
 }
 
+/// Scratch space for processing: one per task, lent to whichever of its streams is working.
+/// Keeping it out of the streams keeps a stream's own memory small (a framer per input and the
+/// correlation state), whatever the size of the last batch it read.
+#[derive(Debug, Default)]
+pub struct Workspace {
+    scanner: LineScanner,
+    hits: Vec<(usize, PatternId)>,
+    line_hits: Vec<PatternId>,
+    reports: Vec<Report>,
+}
+
 /// Index of one input of a stream.
 pub type InputId = usize;
 
@@ -39,11 +50,7 @@ pub type InputId = usize;
 pub struct StreamProcessor {
     pub info: StreamInfo,
     inputs: Vec<Option<LineFramer>>,
-    scanner: LineScanner,
     correlator: StreamCorrelator,
-    hits: Vec<(usize, PatternId)>,
-    line_hits: Vec<PatternId>,
-    reports: Vec<Report>,
     stats: StreamStats,
     max_line_bytes: usize,
 }
@@ -53,11 +60,7 @@ impl StreamProcessor {
         Self {
             info,
             inputs: Vec::new(),
-            scanner: LineScanner::new(),
             correlator: StreamCorrelator::new(),
-            hits: Vec::new(),
-            line_hits: Vec::new(),
-            reports: Vec::new(),
             stats: StreamStats::default(),
             max_line_bytes: shared.max_line_bytes,
         }
@@ -97,14 +100,15 @@ impl StreamProcessor {
     /// Feeds bytes of `input` that arrived at `now`; findings they complete are appended to `out`.
     pub fn push(
         &mut self,
+        ws: &mut Workspace,
         input: InputId,
-        shared: &Shared,
+        sh: &Shared,
         bytes: &[u8],
         now: Millis,
         out: &mut Vec<Finding>,
     ) {
         self.stats.bytes += bytes.len() as u64;
-        let scanner = &mut self.scanner;
+        let scanner = &mut ws.scanner;
         let mut lines = 0;
         if let Some(framer) = self.inputs.get_mut(input).and_then(Option::as_mut) {
             framer.push(bytes, |line| {
@@ -113,12 +117,19 @@ impl StreamProcessor {
             });
         }
         self.stats.lines += lines;
-        self.process(shared, now, out);
+        self.process(ws, sh, now, out);
     }
 
     /// Emits the unterminated last line of `input`, if any (idle timeout, end of input).
-    pub fn flush_input(&mut self, input: InputId, shared: &Shared, now: Millis, out: &mut Vec<Finding>) {
-        let scanner = &mut self.scanner;
+    pub fn flush_input(
+        &mut self,
+        ws: &mut Workspace,
+        input: InputId,
+        sh: &Shared,
+        now: Millis,
+        out: &mut Vec<Finding>,
+    ) {
+        let scanner = &mut ws.scanner;
         let mut lines = 0;
         if let Some(framer) = self.inputs.get_mut(input).and_then(Option::as_mut) {
             framer.flush(|line| {
@@ -127,12 +138,19 @@ impl StreamProcessor {
             });
         }
         self.stats.lines += lines;
-        self.process(shared, now, out);
+        self.process(ws, sh, now, out);
     }
 
     /// Flushes and forgets `input` (a file closed after rotation, a command that exited).
-    pub fn close_input(&mut self, input: InputId, shared: &Shared, now: Millis, out: &mut Vec<Finding>) {
-        self.flush_input(input, shared, now, out);
+    pub fn close_input(
+        &mut self,
+        ws: &mut Workspace,
+        input: InputId,
+        sh: &Shared,
+        now: Millis,
+        out: &mut Vec<Finding>,
+    ) {
+        self.flush_input(ws, input, sh, now, out);
         if let Some(slot) = self.inputs.get_mut(input) {
             if let Some(f) = slot.take() {
                 self.stats.lines_cut += f.lines_cut();
@@ -148,24 +166,24 @@ impl StreamProcessor {
     }
 
     /// Lets settle deadlines fire.
-    pub fn tick(&mut self, shared: &Shared, now: Millis, out: &mut Vec<Finding>) {
-        self.correlator.tick(&shared.catalog, &shared.policy, now, &mut self.reports);
-        self.drain_reports(shared, out);
+    pub fn tick(&mut self, ws: &mut Workspace, sh: &Shared, now: Millis, out: &mut Vec<Finding>) {
+        self.correlator.tick(&sh.catalog, &sh.policy, now, &mut ws.reports);
+        self.drain_reports(ws, sh, out);
     }
 
     /// Makes a pending report now (shutdown: stop reading, report what is pending).
-    pub fn flush_pending(&mut self, shared: &Shared, now: Millis, out: &mut Vec<Finding>) {
-        self.correlator.flush_pending(&shared.catalog, &shared.policy, now, &mut self.reports);
-        self.drain_reports(shared, out);
+    pub fn flush_pending(&mut self, ws: &mut Workspace, sh: &Shared, now: Millis, out: &mut Vec<Finding>) {
+        self.correlator.flush_pending(&sh.catalog, &sh.policy, now, &mut ws.reports);
+        self.drain_reports(ws, sh, out);
     }
 
     /// The stream ended: flush every input, make any pending report now.
-    pub fn end(&mut self, shared: &Shared, now: Millis, out: &mut Vec<Finding>) {
+    pub fn end(&mut self, ws: &mut Workspace, sh: &Shared, now: Millis, out: &mut Vec<Finding>) {
         for input in 0..self.inputs.len() {
-            self.flush_input(input, shared, now, out);
+            self.flush_input(ws, input, sh, now, out);
         }
-        self.correlator.end_of_stream(&shared.catalog, &shared.policy, now, &mut self.reports);
-        self.drain_reports(shared, out);
+        self.correlator.end_of_stream(&sh.catalog, &sh.policy, now, &mut ws.reports);
+        self.drain_reports(ws, sh, out);
     }
 
     /// When [`StreamProcessor::tick`] must be called next.
@@ -196,38 +214,33 @@ impl StreamProcessor {
         StreamStats { lines_cut: self.stats.lines_cut + open_cut, ..self.stats }
     }
 
-    fn process(&mut self, shared: &Shared, now: Millis, out: &mut Vec<Finding>) {
-        if self.scanner.is_empty() {
+    fn process(&mut self, ws: &mut Workspace, sh: &Shared, now: Millis, out: &mut Vec<Finding>) {
+        if ws.scanner.is_empty() {
             return;
         }
-        let hits = &mut self.hits;
+        let hits = &mut ws.hits;
         hits.clear();
-        self.scanner.scan(&shared.catalog, |line, p| hits.push((line, p)));
+        ws.scanner.scan(&sh.catalog, |line, p| hits.push((line, p)));
         let mut next = 0;
-        for i in 0..self.scanner.len() {
-            self.line_hits.clear();
-            while next < self.hits.len() && self.hits[next].0 == i {
-                self.line_hits.push(self.hits[next].1);
+        for i in 0..ws.scanner.len() {
+            ws.line_hits.clear();
+            while next < ws.hits.len() && ws.hits[next].0 == i {
+                ws.line_hits.push(ws.hits[next].1);
                 next += 1;
             }
-            let line = self.scanner.line(i);
-            let event = LineIn {
-                number: line.number,
-                raw: line.raw,
-                cut: line.cut,
-                time: now,
-                hits: &self.line_hits,
-            };
-            self.correlator.observe(&shared.catalog, &shared.policy, event, &mut self.reports);
+            let line = ws.scanner.line(i);
+            let event =
+                LineIn { number: line.number, raw: line.raw, cut: line.cut, time: now, hits: &ws.line_hits };
+            self.correlator.observe(&sh.catalog, &sh.policy, event, &mut ws.reports);
         }
-        self.scanner.clear();
-        self.drain_reports(shared, out);
+        ws.scanner.clear();
+        self.drain_reports(ws, sh, out);
     }
 
-    fn drain_reports(&mut self, shared: &Shared, out: &mut Vec<Finding>) {
-        for report in self.reports.drain(..) {
+    fn drain_reports(&mut self, ws: &mut Workspace, sh: &Shared, out: &mut Vec<Finding>) {
+        for report in ws.reports.drain(..) {
             self.stats.findings += 1;
-            out.push(Finding::from_report(&report, &shared.catalog, &self.info, &shared.host));
+            out.push(Finding::from_report(&report, &sh.catalog, &self.info, &sh.host));
         }
     }
 }

@@ -98,11 +98,10 @@ impl Block {
 /// Per-caller scratch space, so one shared [`Matcher`] can serve many threads.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    /// For every pattern, the (generation, line) it was last reported for.
-    last_reported: Vec<u64>,
-    generation: u64,
     /// Per lane: (end offset, automaton pattern) of every match, in text order.
     lane_hits: [Vec<(usize, u32)>; LANES],
+    /// Patterns already reported for the line being processed.
+    line_seen: Vec<PatternId>,
 }
 
 /// The literal automaton: a DFA walked by hand (fast), or the library's own search when the
@@ -113,24 +112,42 @@ enum Literals {
     Fallback(AhoCorasick),
 }
 
-#[derive(Debug)]
-enum Target {
-    Literal(PatternId),
-    /// A required literal of these regexes (indexes into `Matcher::regexes`).
-    Prefilter(Vec<u32>),
+/// The automaton holds only the first [`PREFIX_BYTES`] bytes of each literal: a trie of short
+/// prefixes is a fraction of the size of one of whole literals (the DFA's memory is states ×
+/// alphabet), and the rest of a literal is checked with one comparison when its prefix is found.
+const PREFIX_BYTES: usize = 8;
+
+/// What a hit of one automaton pattern (a literal prefix) means: for each literal with that
+/// prefix, the rest of it, the literal patterns it is, and the regexes it pre-filters.
+#[derive(Debug, Default)]
+struct Check {
+    rest: Box<[u8]>,
+    literals: Vec<PatternId>,
+    /// Indexes into `Matcher::regexes`.
+    regexes: Vec<u32>,
 }
 
 #[derive(Debug)]
 struct CompiledRegex {
     pattern: PatternId,
-    regex: Regex,
+    source: String,
+    /// Compiled on first use: a catalog holds a thousand regexes and a stream needs a few, and
+    /// each compiled regex costs tens of kilobytes. `None` if it cannot be compiled (it was
+    /// validated at load time, so only a size limit can cause that): it never matches.
+    regex: std::sync::OnceLock<Option<Regex>>,
+}
+
+impl CompiledRegex {
+    fn is_match(&self, text: &[u8]) -> bool {
+        self.regex.get_or_init(|| compile_regex(&self.source).ok()).as_ref().is_some_and(|r| r.is_match(text))
+    }
 }
 
 #[derive(Debug)]
 pub struct Matcher {
     automaton: Option<Literals>,
     /// Per automaton pattern: what a hit means.
-    targets: Vec<Vec<Target>>,
+    targets: Vec<Vec<Check>>,
     regexes: Vec<CompiledRegex>,
     /// Regexes without a required literal: run on every line.
     unfiltered: Vec<u32>,
@@ -142,18 +159,34 @@ impl Matcher {
     pub fn new(patterns: &[PatternSpec]) -> Result<Self, Vec<PatternError>> {
         let mut literals: Vec<String> = Vec::new();
         let mut index: std::collections::HashMap<String, usize> = Default::default();
-        let mut targets: Vec<Vec<Target>> = Vec::new();
+        let mut targets: Vec<Vec<Check>> = Vec::new();
         let mut regexes = Vec::new();
         let mut unfiltered = Vec::new();
         let mut errors = Vec::new();
 
-        let mut slot = |text: String, literals: &mut Vec<String>, targets: &mut Vec<Vec<Target>>| {
-            *index.entry(text.clone()).or_insert_with(|| {
-                literals.push(text);
-                targets.push(Vec::new());
-                literals.len() - 1
-            })
-        };
+        // The check for literal `text`: its prefix in the automaton, its rest compared after.
+        let mut check =
+            |text: &str, literals: &mut Vec<String>, targets: &mut Vec<Vec<Check>>| -> (usize, usize) {
+                let mut cut = text.len().min(PREFIX_BYTES);
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                let (prefix, rest) = text.split_at(cut);
+                let slot = *index.entry(prefix.to_string()).or_insert_with(|| {
+                    literals.push(prefix.to_string());
+                    targets.push(Vec::new());
+                    literals.len() - 1
+                });
+                let checks = &mut targets[slot];
+                let at = match checks.iter().position(|c| &*c.rest == rest.as_bytes()) {
+                    Some(at) => at,
+                    None => {
+                        checks.push(Check { rest: rest.as_bytes().into(), ..Default::default() });
+                        checks.len() - 1
+                    }
+                };
+                (slot, at)
+            };
 
         for (id, spec) in patterns.iter().enumerate() {
             let id = id as PatternId;
@@ -163,33 +196,27 @@ impl Matcher {
                         errors.push(PatternError { pattern: id, message: "empty pattern".into() });
                         continue;
                     }
-                    let s = slot(text.clone(), &mut literals, &mut targets);
-                    targets[s].push(Target::Literal(id));
+                    let (slot, at) = check(text, &mut literals, &mut targets);
+                    targets[slot][at].literals.push(id);
                 }
                 PatternSpec::Regex(source) => {
-                    let regex = match compile_regex(source) {
-                        Ok(r) => r,
-                        Err(message) => {
-                            errors.push(PatternError { pattern: id, message });
-                            continue;
-                        }
-                    };
+                    if let Err(message) = validate_regex(source) {
+                        errors.push(PatternError { pattern: id, message });
+                        continue;
+                    }
                     let ri = regexes.len() as u32;
-                    regexes.push(CompiledRegex { pattern: id, regex });
+                    regexes.push(CompiledRegex {
+                        pattern: id,
+                        source: source.clone(),
+                        regex: std::sync::OnceLock::new(),
+                    });
                     match prefilter::required_literals(source) {
                         Some(set) => {
-                            for lit in set {
-                                let s = slot(lit, &mut literals, &mut targets);
-                                match targets[s].iter_mut().find_map(|t| match t {
-                                    Target::Prefilter(list) => Some(list),
-                                    Target::Literal(_) => None,
-                                }) {
-                                    Some(list) => {
-                                        if !list.contains(&ri) {
-                                            list.push(ri)
-                                        }
-                                    }
-                                    None => targets[s].push(Target::Prefilter(vec![ri])),
+                            for lit in set.iter().filter(|l| !l.contains('\n')) {
+                                let (slot, at) = check(lit, &mut literals, &mut targets);
+                                let list = &mut targets[slot][at].regexes;
+                                if !list.contains(&ri) {
+                                    list.push(ri);
                                 }
                             }
                         }
@@ -237,16 +264,9 @@ impl Matcher {
         if block.is_empty() {
             return;
         }
-        if scratch.last_reported.len() < self.pattern_count {
-            scratch.last_reported.resize(self.pattern_count, u64::MAX);
-        }
-        // Line indexes are block-local; the generation keeps stamps of earlier blocks apart.
-        scratch.generation = scratch.generation.wrapping_add(1 << 32);
-        let generation = scratch.generation;
-        let mut unfiltered_done = 0;
         let mut lane_hits = std::mem::take(&mut scratch.lane_hits);
         match &self.automaton {
-            Some(Literals::Dfa(dfa)) => walk_lanes(dfa, block, &mut lane_hits),
+            Some(Literals::Dfa(dfa)) => walk_lanes(dfa.as_ref(), block, &mut lane_hits),
             Some(Literals::Fallback(ac)) => {
                 for lane in &mut lane_hits {
                     lane.clear();
@@ -256,37 +276,44 @@ impl Matcher {
             }
             None => {}
         }
-        let last = &mut scratch.last_reported[..];
-        let mut line = 0;
+        // Hits arrive grouped by line, so duplicates are found among the current line's few.
+        let seen = &mut scratch.line_seen;
+        seen.clear();
+        let mut unfiltered_done = 0;
+        let mut current: Option<usize> = None;
         for &(end, ac_pattern) in lane_hits.iter().flatten() {
+            let mut line = current.unwrap_or(0);
             while block.ends[line] < end {
                 line += 1;
             }
-            self.run_unfiltered(block, &mut unfiltered_done, line, generation, last, &mut on_hit);
-            let stamp = generation | line as u64;
-            for target in &self.targets[ac_pattern as usize] {
-                match target {
-                    Target::Literal(p) => {
-                        if last[*p as usize] != stamp {
-                            last[*p as usize] = stamp;
-                            on_hit(line, *p);
-                        }
+            if current != Some(line) {
+                seen.clear();
+                current = Some(line);
+                self.run_unfiltered(block, &mut unfiltered_done, line, &mut on_hit);
+            }
+            for check in &self.targets[ac_pattern as usize] {
+                if !check.rest.is_empty()
+                    && block.text.get(end..end + check.rest.len()) != Some(&check.rest[..])
+                {
+                    continue;
+                }
+                for &p in &check.literals {
+                    if !seen.contains(&p) {
+                        seen.push(p);
+                        on_hit(line, p);
                     }
-                    Target::Prefilter(list) => {
-                        for &ri in list {
-                            let r = &self.regexes[ri as usize];
-                            let seen = &mut last[r.pattern as usize];
-                            if *seen != stamp && r.regex.is_match(block.line(line)) {
-                                *seen = stamp;
-                                on_hit(line, r.pattern);
-                            }
-                        }
+                }
+                for &ri in &check.regexes {
+                    let r = &self.regexes[ri as usize];
+                    if !seen.contains(&r.pattern) && r.is_match(block.line(line)) {
+                        seen.push(r.pattern);
+                        on_hit(line, r.pattern);
                     }
                 }
             }
         }
         scratch.lane_hits = lane_hits;
-        self.run_unfiltered(block, &mut unfiltered_done, block.len(), generation, last, &mut on_hit);
+        self.run_unfiltered(block, &mut unfiltered_done, block.len(), &mut on_hit);
     }
 
     /// Runs the regexes that have no prefilter on lines `*done..upto`.
@@ -295,21 +322,17 @@ impl Matcher {
         block: &Block,
         done: &mut usize,
         upto: usize,
-        generation: u64,
-        last: &mut [u64],
         on_hit: &mut impl FnMut(usize, PatternId),
     ) {
         if self.unfiltered.is_empty() {
             return;
         }
         while *done < upto {
-            let line = *done;
-            let text = block.line(line);
+            let text = block.line(*done);
             for &ri in &self.unfiltered {
                 let r = &self.regexes[ri as usize];
-                if r.regex.is_match(text) {
-                    last[r.pattern as usize] = generation | line as u64;
-                    on_hit(line, r.pattern);
+                if r.is_match(text) {
+                    on_hit(*done, r.pattern);
                 }
             }
             *done += 1;
@@ -320,7 +343,7 @@ impl Matcher {
 /// Walks `block` with `dfa` in [`LANES`] interleaved segments cut at line boundaries, collecting
 /// (end offset, pattern) of every match per lane, in text order. Lane `k` covers text before lane
 /// `k + 1`, so the lanes concatenated hold all matches in text order.
-fn walk_lanes(dfa: &DFA, block: &Block, lanes: &mut [Vec<(usize, u32)>; LANES]) {
+fn walk_lanes<A: Automaton>(dfa: &A, block: &Block, lanes: &mut [Vec<(usize, u32)>; LANES]) {
     let text = &block.text[..];
     let mut bounds = [0usize; LANES + 1];
     bounds[LANES] = text.len();
@@ -362,12 +385,24 @@ fn walk_lanes(dfa: &DFA, block: &Block, lanes: &mut [Vec<(usize, u32)>; LANES]) 
 }
 
 #[cold]
-fn record(dfa: &DFA, sid: StateID, end: usize, hits: &mut Vec<(usize, u32)>) {
+fn record<A: Automaton>(dfa: &A, sid: StateID, end: usize, hits: &mut Vec<(usize, u32)>) {
     if dfa.is_match(sid) {
         for i in 0..dfa.match_len(sid) {
             hits.push((end, dfa.match_pattern(sid, i).as_u32()));
         }
     }
+}
+
+/// Checks an explicit regex's syntax without compiling it (cheap; compilation is lazy).
+pub fn validate_regex(source: &str) -> Result<(), String> {
+    if source.trim().is_empty() {
+        return Err("empty regex".into());
+    }
+    regex_syntax::ParserBuilder::new().case_insensitive(true).build().parse(source).map(|_| ()).map_err(|e| {
+        let text = e.to_string();
+        let msg = text.lines().last().unwrap_or("").trim().trim_start_matches("error: ").to_string();
+        format!("invalid regex: {msg}")
+    })
 }
 
 /// Compiles an explicit regex: case-insensitive, matched against normalised bytes.

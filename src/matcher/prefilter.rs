@@ -19,13 +19,18 @@ pub const MIN_LITERAL_LEN: usize = 3;
 pub fn required_literals(source: &str) -> Option<Vec<String>> {
     let hir = regex_syntax::ParserBuilder::new().build().parse(source).ok()?;
     let best = required(&hir)?;
-    (quality(&best).0 >= MIN_LITERAL_LEN).then_some(best)
+    (best.iter().map(String::len).min().unwrap_or(0) >= MIN_LITERAL_LEN).then_some(best)
 }
 
-/// (shortest literal length, -count): bigger is better.
+/// Beyond this length a literal is rare enough; a longer one is not worth more literals.
+const GOOD_ENOUGH_LEN: usize = 12;
+
+/// (shortest literal length, capped; -count): bigger is better. The cap matters: without it a
+/// cross product of 64 long literals beats one plain 19-byte phrase, and every literal costs
+/// automaton states (memory) for no gain in selectivity.
 fn quality(set: &[String]) -> (usize, isize) {
     let min = set.iter().map(String::len).min().unwrap_or(0);
-    (min, -(set.len() as isize))
+    (min.min(GOOD_ENOUGH_LEN), -(set.len() as isize))
 }
 
 fn better(a: Option<Vec<String>>, b: Option<Vec<String>>) -> Option<Vec<String>> {
@@ -107,11 +112,13 @@ mod tests {
     fn picks_the_longest_required_piece() {
         assert_eq!(
             req(r"container.*exit code 12[67]"),
-            Some(vec!["exit code 126".into(), "exit code 127".into()])
+            // One literal of 12 bytes is worth more than two slightly longer ones.
+            Some(vec!["exit code 12".into()])
         );
         assert_eq!(
             req(r"[0-9]+ errors? found in FooBar"),
-            Some(vec![" error found in foobar".into(), " errors found in foobar".into(),])
+            // One literal of 12+ bytes rather than the two alternatives spelled out.
+            Some(vec![" found in foobar".into()])
         );
     }
 

@@ -13,7 +13,7 @@ use serde_saphyr::Spanned;
 
 use super::model::*;
 use crate::diagnostic::{Diagnostic, from_yaml_error};
-use crate::matcher::compile_regex;
+use crate::matcher::validate_regex;
 use crate::normalize::normalize_pattern;
 
 /// Parses one playbook file. Returns the playbook when it has no errors, plus all diagnostics
@@ -331,7 +331,7 @@ impl Builder<'_> {
                     PatternKind::Literal(s)
                 }
                 RawPattern::Regex(s) => {
-                    if let Err(msg) = compile_regex(&s) {
+                    if let Err(msg) = validate_regex(&s) {
                         self.error(at, format!("{msg} (in `{field}`: {s:?})"));
                         continue;
                     }

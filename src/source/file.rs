@@ -37,7 +37,7 @@ use crate::correlate::StreamCorrelator;
 use crate::correlate::state::CorrelatorSnapshot;
 use crate::finding::{Finding, StreamInfo};
 use crate::frame::LineFramer;
-use crate::stream::{InputId, StreamProcessor};
+use crate::stream::{InputId, StreamProcessor, Workspace};
 
 /// Bytes of a file's head that identify it.
 const FINGERPRINT_BYTES: usize = 256;
@@ -46,6 +46,8 @@ const READ_BYTES: usize = 256 << 10;
 const ROUND_BUDGET: u64 = 8 << 20;
 /// Compressed rotated logs are never read (kubelet and logrotate gzip old files).
 const COMPRESSED: [&str; 6] = ["gz", "xz", "zst", "bz2", "zip", "lz4"];
+/// With file events, every file is stat-checked on every this-many-th periodic pass.
+const SAFETY_PASS_EVERY: u32 = 10;
 
 /// Wakes the file thread: a file-system event, or the order to stop.
 pub enum Wake {
@@ -111,6 +113,8 @@ struct Open {
     /// Read position (may be ahead of the checkpoint offset by a partial line).
     offset: u64,
     last_growth: Instant,
+    /// (size, mtime) when last looked at: unchanged means nothing to check or read.
+    stamp: (u64, i64, i64),
 }
 
 struct Followed {
@@ -131,6 +135,7 @@ pub struct FileSourceTask {
     watched: BTreeSet<PathBuf>,
     polling: bool,
     buf: Vec<u8>,
+    ws: Workspace,
     out: Vec<Finding>,
     dirty_since: Option<Instant>,
     last_checkpoint: Instant,
@@ -150,6 +155,7 @@ impl FileSourceTask {
             watched: BTreeSet::new(),
             polling: false,
             buf: vec![0; READ_BYTES],
+            ws: Workspace::default(),
             out: Vec::new(),
             dirty_since: None,
             last_checkpoint: Instant::now(),
@@ -169,6 +175,7 @@ impl FileSourceTask {
         info!(source = %self.spec.name, files = self.streams.len(), polling = self.polling, "Following files.");
         let poll = self.ctx.limits.poll_interval;
         let mut last_rescan = Instant::now();
+        let mut safety_passes = 0u32;
         self.service_all(true);
         self.emit()?;
         loop {
@@ -217,10 +224,13 @@ impl FileSourceTask {
                 break;
             }
             if last_rescan.elapsed() >= poll {
-                // The periodic pass: new files, and a stat of every file (events can be lost).
+                // The periodic pass: globs again (new files, directories not watched yet) …
                 rescan = true;
-                everything = true;
                 last_rescan = Instant::now();
+                // … and a stat of every file: each time when polling, every tenth time when
+                // events arrive (they can be lost, e.g. on queue overflow or some filesystems).
+                safety_passes += 1;
+                everything |= self.polling || safety_passes % SAFETY_PASS_EVERY == 0;
             }
             if rescan {
                 self.discover(false, None);
@@ -278,9 +288,9 @@ impl FileSourceTask {
             // Complete lines only: a partial last line stays unconsumed and is re-read later,
             // except in `--once`, where the end of the file is the end of the stream.
             if self.ctx.once {
-                f.proc.end(&self.ctx.shared, now, &mut self.out);
+                f.proc.end(&mut self.ws, &self.ctx.shared, now, &mut self.out);
             } else {
-                f.proc.flush_pending(&self.ctx.shared, now, &mut self.out);
+                f.proc.flush_pending(&mut self.ws, &self.ctx.shared, now, &mut self.out);
             }
         }
         self.dirty_since = Some(Instant::now());
@@ -318,6 +328,11 @@ impl FileSourceTask {
     // Watching and discovery.
 
     fn start_watching(&mut self) {
+        if self.ctx.limits.poll_only {
+            self.polling = true;
+            info!(source = %self.spec.name, interval = ?self.ctx.limits.poll_interval, "Polling files (limits.watcher: poll).");
+            return;
+        }
         let tx = self.wake_tx.clone();
         match notify::recommended_watcher(move |res| {
             let _ = tx.send(Wake::Fs(res));
@@ -484,6 +499,7 @@ impl FileSourceTask {
             input,
             offset,
             last_growth: Instant::now(),
+            stamp: (0, 0, 0),
         });
         if !initial {
             info!(path = %path.display(), "New file.");
@@ -527,6 +543,7 @@ impl FileSourceTask {
                     input,
                     offset: f.offset,
                     last_growth: Instant::now(),
+                    stamp: (0, 0, 0),
                 });
                 break;
             }
@@ -568,6 +585,7 @@ impl FileSourceTask {
                         input,
                         offset: 0,
                         last_growth: Instant::now(),
+                        stamp: (0, 0, 0),
                     });
                 }
             }
@@ -621,6 +639,7 @@ impl FileSourceTask {
                             input,
                             offset: 0,
                             last_growth: Instant::now(),
+                            stamp: (0, 0, 0),
                         });
                     }
                 }
@@ -634,7 +653,7 @@ impl FileSourceTask {
             let deleted = old.file.metadata().map(|m| m.nlink() == 0).unwrap_or(true);
             let quiet = old.last_growth.elapsed() >= self.ctx.limits.rotate_wait;
             if (deleted && !grew) || quiet || self.ctx.once && !grew {
-                f.proc.close_input(old.input, &self.ctx.shared, now, &mut self.out);
+                f.proc.close_input(&mut self.ws, old.input, &self.ctx.shared, now, &mut self.out);
                 counters.open_files.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 debug!(path = %old.path.display(), "Closed rotated file.");
             } else {
@@ -644,7 +663,16 @@ impl FileSourceTask {
         f.rotated = keep;
         // 3. Truncation, then new data, of the current file.
         if let Some(mut cur) = f.current.take() {
-            if let Ok(meta) = cur.file.metadata() {
+            let meta = cur.file.metadata();
+            let stamp = meta.as_ref().map(|m| (m.len(), m.mtime(), m.mtime_nsec())).unwrap_or_default();
+            if stamp == cur.stamp && !moved {
+                // Same size, same mtime: nothing was written.
+                f.current = Some(cur);
+                self.streams.insert(path.to_path_buf(), f);
+                return;
+            }
+            cur.stamp = stamp;
+            if let Ok(meta) = meta {
                 let shrank = meta.len() < cur.offset;
                 let head_changed = !shrank
                     && cur.fingerprint.len > 0
@@ -679,7 +707,7 @@ impl FileSourceTask {
             match open.file.read(&mut self.buf) {
                 Ok(0) => break,
                 Ok(n) => {
-                    proc.push(open.input, &self.ctx.shared, &self.buf[..n], now, &mut self.out);
+                    proc.push(&mut self.ws, open.input, &self.ctx.shared, &self.buf[..n], now, &mut self.out);
                     open.offset += n as u64;
                     total += n as u64;
                     if total >= ROUND_BUDGET {
@@ -708,12 +736,12 @@ impl FileSourceTask {
         let partial_timeout = self.ctx.limits.partial_line_timeout;
         for f in self.streams.values_mut() {
             if f.proc.next_deadline().is_some_and(|d| d <= now) {
-                f.proc.tick(&self.ctx.shared, now, &mut self.out);
+                f.proc.tick(&mut self.ws, &self.ctx.shared, now, &mut self.out);
                 self.dirty_since.get_or_insert_with(Instant::now);
             }
             if let Some(cur) = &f.current {
                 if f.proc.has_partial_line(cur.input) && f.last_data.elapsed() >= partial_timeout {
-                    f.proc.flush_input(cur.input, &self.ctx.shared, now, &mut self.out);
+                    f.proc.flush_input(&mut self.ws, cur.input, &self.ctx.shared, now, &mut self.out);
                     self.dirty_since.get_or_insert_with(Instant::now);
                 }
             }

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use super::{Ready, SourceContext, now_ms};
 use crate::finding::StreamInfo;
-use crate::stream::StreamProcessor;
+use crate::stream::{StreamProcessor, Workspace};
 
 pub async fn run(ctx: SourceContext, mut ready: Ready, mut stop: watch::Receiver<bool>) {
     let mut input = tokio::io::stdin();
@@ -17,6 +17,7 @@ pub async fn run(ctx: SourceContext, mut ready: Ready, mut stop: watch::Receiver
     ctx.counters.add(&ctx.counters.streams, 1);
     let mut buf = vec![0u8; 64 << 10];
     let mut out = Vec::new();
+    let mut ws = Workspace::default();
     let mut last_data = tokio::time::Instant::now();
     ready.fire();
     loop {
@@ -30,20 +31,20 @@ pub async fn run(ctx: SourceContext, mut ready: Ready, mut stop: watch::Receiver
             read = input.read(&mut buf) => match read {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    proc.push(id, &ctx.shared, &buf[..n], now_ms(), &mut out);
+                    proc.push(&mut ws, id, &ctx.shared, &buf[..n], now_ms(), &mut out);
                     ctx.counters.add(&ctx.counters.bytes, n as u64);
                     last_data = tokio::time::Instant::now();
                 }
             },
             _ = tokio::time::sleep(wait) => {
                 let now = now_ms();
-                proc.tick(&ctx.shared, now, &mut out);
+                proc.tick(&mut ws, &ctx.shared, now, &mut out);
                 if proc.has_partial_line(id) && last_data.elapsed() >= ctx.limits.partial_line_timeout {
-                    proc.flush_input(id, &ctx.shared, now, &mut out);
+                    proc.flush_input(&mut ws, id, &ctx.shared, now, &mut out);
                 }
             }
             _ = stop.changed() => {
-                proc.flush_pending(&ctx.shared, now_ms(), &mut out);
+                proc.flush_pending(&mut ws, &ctx.shared, now_ms(), &mut out);
                 send(&ctx, &mut out).await;
                 let st = proc.stats();
                 tracing::info!(stream = "stdin", lines = st.lines, bytes = st.bytes, lines_cut = st.lines_cut, findings = st.findings, "Stream summary.");
@@ -55,7 +56,7 @@ pub async fn run(ctx: SourceContext, mut ready: Ready, mut stop: watch::Receiver
         }
     }
     // End of input: the stream ended.
-    proc.end(&ctx.shared, now_ms(), &mut out);
+    proc.end(&mut ws, &ctx.shared, now_ms(), &mut out);
     send(&ctx, &mut out).await;
     let st = proc.stats();
     ctx.counters.add(&ctx.counters.lines, st.lines);
