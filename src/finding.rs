@@ -86,6 +86,32 @@ pub struct Finding {
     pub alternatives: Vec<Alternative>,
 }
 
+/// What flows from sources to sinks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A new finding.
+    Finding(Box<Finding>),
+    /// News about a finding already made: still active (its playbook keeps matching on the
+    /// stream), or gone quiet (no matching line left in its window). Sinks that keep alerts
+    /// alive (Alertmanager) re-send or resolve on these; others ignore them.
+    Activity(Box<Activity>),
+}
+
+/// See [`Event::Activity`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    /// Id of the finding this is about.
+    pub finding_id: String,
+    pub playbook: PlaybookRef,
+    pub stream: StreamInfo,
+    pub host: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    /// False once the playbook has no matching line left in its window on this stream.
+    pub active: bool,
+    pub time: String,
+}
+
 /// RFC 3339 UTC with milliseconds.
 pub fn rfc3339(ms: Millis) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()

@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
-use crate::correlate::{LineIn, Millis, Policy, Report, StreamCorrelator};
+use crate::correlate::{ActivityReport, LineIn, Millis, Policy, Report, StreamCorrelator};
 use crate::engine::{Catalog, LineScanner};
-use crate::finding::{Finding, StreamInfo};
+use crate::finding::{Activity, Event, Finding, PlaybookRef, StreamInfo, rfc3339};
 use crate::frame::LineFramer;
 use crate::matcher::PatternId;
 
@@ -41,6 +41,7 @@ pub struct Workspace {
     hits: Vec<(usize, PatternId)>,
     line_hits: Vec<PatternId>,
     reports: Vec<Report>,
+    activity: Vec<ActivityReport>,
 }
 
 /// Index of one input of a stream.
@@ -53,6 +54,8 @@ pub struct StreamProcessor {
     correlator: StreamCorrelator,
     stats: StreamStats,
     max_line_bytes: usize,
+    /// Per playbook (rules index): the last finding made, for activity news about it.
+    last_findings: std::collections::HashMap<usize, (String, String, PlaybookRef)>,
 }
 
 impl StreamProcessor {
@@ -63,6 +66,7 @@ impl StreamProcessor {
             correlator: StreamCorrelator::new(),
             stats: StreamStats::default(),
             max_line_bytes: shared.max_line_bytes,
+            last_findings: Default::default(),
         }
     }
 
@@ -105,7 +109,7 @@ impl StreamProcessor {
         sh: &Shared,
         bytes: &[u8],
         now: Millis,
-        out: &mut Vec<Finding>,
+        out: &mut Vec<Event>,
     ) {
         self.stats.bytes += bytes.len() as u64;
         let scanner = &mut ws.scanner;
@@ -127,7 +131,7 @@ impl StreamProcessor {
         input: InputId,
         sh: &Shared,
         now: Millis,
-        out: &mut Vec<Finding>,
+        out: &mut Vec<Event>,
     ) {
         let scanner = &mut ws.scanner;
         let mut lines = 0;
@@ -148,7 +152,7 @@ impl StreamProcessor {
         input: InputId,
         sh: &Shared,
         now: Millis,
-        out: &mut Vec<Finding>,
+        out: &mut Vec<Event>,
     ) {
         self.flush_input(ws, input, sh, now, out);
         if let Some(slot) = self.inputs.get_mut(input) {
@@ -165,20 +169,38 @@ impl StreamProcessor {
         }
     }
 
-    /// Lets settle deadlines fire.
-    pub fn tick(&mut self, ws: &mut Workspace, sh: &Shared, now: Millis, out: &mut Vec<Finding>) {
+    /// Lets settle deadlines fire, and sends activity news about earlier findings.
+    pub fn tick(&mut self, ws: &mut Workspace, sh: &Shared, now: Millis, out: &mut Vec<Event>) {
         self.correlator.tick(&sh.catalog, &sh.policy, now, &mut ws.reports);
         self.drain_reports(ws, sh, out);
+        ws.activity.clear();
+        self.correlator.activity(&sh.policy, now, &mut ws.activity);
+        for a in ws.activity.drain(..) {
+            let Some((finding_id, first_seen, playbook)) = self.last_findings.get(&a.rules) else { continue };
+            out.push(Event::Activity(Box::new(Activity {
+                finding_id: finding_id.clone(),
+                playbook: playbook.clone(),
+                stream: self.info.clone(),
+                host: sh.host.clone(),
+                first_seen: first_seen.clone(),
+                last_seen: rfc3339(a.last_seen),
+                active: a.active,
+                time: rfc3339(now),
+            })));
+            if !a.active {
+                self.last_findings.remove(&a.rules);
+            }
+        }
     }
 
     /// Makes a pending report now (shutdown: stop reading, report what is pending).
-    pub fn flush_pending(&mut self, ws: &mut Workspace, sh: &Shared, now: Millis, out: &mut Vec<Finding>) {
+    pub fn flush_pending(&mut self, ws: &mut Workspace, sh: &Shared, now: Millis, out: &mut Vec<Event>) {
         self.correlator.flush_pending(&sh.catalog, &sh.policy, now, &mut ws.reports);
         self.drain_reports(ws, sh, out);
     }
 
     /// The stream ended: flush every input, make any pending report now.
-    pub fn end(&mut self, ws: &mut Workspace, sh: &Shared, now: Millis, out: &mut Vec<Finding>) {
+    pub fn end(&mut self, ws: &mut Workspace, sh: &Shared, now: Millis, out: &mut Vec<Event>) {
         for input in 0..self.inputs.len() {
             self.flush_input(ws, input, sh, now, out);
         }
@@ -187,8 +209,8 @@ impl StreamProcessor {
     }
 
     /// When [`StreamProcessor::tick`] must be called next.
-    pub fn next_deadline(&self) -> Option<Millis> {
-        self.correlator.next_deadline()
+    pub fn next_deadline(&self, sh: &Shared) -> Option<Millis> {
+        self.correlator.next_deadline(&sh.policy)
     }
 
     /// True when `input` holds an unterminated line.
@@ -214,7 +236,7 @@ impl StreamProcessor {
         StreamStats { lines_cut: self.stats.lines_cut + open_cut, ..self.stats }
     }
 
-    fn process(&mut self, ws: &mut Workspace, sh: &Shared, now: Millis, out: &mut Vec<Finding>) {
+    fn process(&mut self, ws: &mut Workspace, sh: &Shared, now: Millis, out: &mut Vec<Event>) {
         if ws.scanner.is_empty() {
             return;
         }
@@ -237,10 +259,12 @@ impl StreamProcessor {
         self.drain_reports(ws, sh, out);
     }
 
-    fn drain_reports(&mut self, ws: &mut Workspace, sh: &Shared, out: &mut Vec<Finding>) {
+    fn drain_reports(&mut self, ws: &mut Workspace, sh: &Shared, out: &mut Vec<Event>) {
         for report in ws.reports.drain(..) {
             self.stats.findings += 1;
-            out.push(Finding::from_report(&report, &sh.catalog, &self.info, &sh.host));
+            let f = Finding::from_report(&report, &sh.catalog, &self.info, &sh.host);
+            self.last_findings.insert(report.rules, (f.id.clone(), f.first_seen.clone(), f.playbook.clone()));
+            out.push(Event::Finding(Box::new(f)));
         }
     }
 }

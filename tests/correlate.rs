@@ -178,3 +178,30 @@ fn end_of_stream_reports_what_is_pending_at_once() {
     s.end(secs(0));
     assert_eq!(s.ids(), vec!["oom"]);
 }
+
+#[test]
+fn a_reported_playbook_is_announced_active_while_it_matches_then_quiet_once() {
+    use faultline::correlate::ActivityReport;
+    let defaults =
+        Thresholds { settle: Duration::ZERO, window: Duration::from_secs(120), ..Default::default() };
+    let mut s = Stream::new(catalog(&[OOM]), defaults);
+    s.line(secs(0), "out of memory");
+    assert_eq!(s.reports.len(), 1);
+    let mut news: Vec<ActivityReport> = Vec::new();
+    s.corr.activity(&s.policy, secs(10), &mut news);
+    assert!(news.is_empty(), "not due before the activity interval");
+    s.line(secs(20), "out of memory");
+    s.corr.activity(&s.policy, secs(31), &mut news);
+    assert_eq!(news, vec![ActivityReport { rules: 0, last_seen: secs(20), active: true }]);
+    news.clear();
+    // No match since 20 s: the 120 s window empties at 140 s.
+    assert_eq!(s.corr.next_deadline(&s.policy), Some(secs(61)));
+    s.corr.activity(&s.policy, secs(139), &mut news);
+    assert!(news.iter().all(|n| n.active));
+    news.clear();
+    s.corr.activity(&s.policy, secs(140), &mut news);
+    assert_eq!(news, vec![ActivityReport { rules: 0, last_seen: secs(20), active: false }]);
+    news.clear();
+    s.corr.activity(&s.policy, secs(400), &mut news);
+    assert!(news.is_empty(), "quiet is announced once");
+}

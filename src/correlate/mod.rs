@@ -91,6 +91,8 @@ pub struct Policy {
     pub context_before: usize,
     /// Lines that arrived during settle, shown after the evidence.
     pub context_after: usize,
+    /// How often a reported playbook that keeps matching is announced as still active.
+    pub activity_interval: Duration,
 }
 
 impl Policy {
@@ -116,7 +118,7 @@ impl Policy {
                 t.overlay(forced)
             })
             .collect();
-        Self { thresholds, context_before, context_after }
+        Self { thresholds, context_before, context_after, activity_interval: Duration::from_secs(30) }
     }
 
     fn longest_window(&self) -> Millis {
@@ -206,6 +208,10 @@ struct PlaybookState {
     reported_seq: u64,
     /// Matching lines since the last report.
     since_report: u64,
+    /// Reported, and activity news about it are still due (until it goes quiet).
+    tracking: bool,
+    /// When the last activity news went out.
+    activity_sent: Millis,
 }
 
 impl PlaybookState {
@@ -255,6 +261,14 @@ struct Candidate {
     confidence: f64,
 }
 
+/// News about a reported playbook (see [`crate::finding::Event::Activity`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActivityReport {
+    pub rules: usize,
+    pub last_seen: Millis,
+    pub active: bool,
+}
+
 /// The view of one playbook's window, for the scorer: hits that arrived within the window and
 /// after the playbook was last reported.
 struct WindowView<'a> {
@@ -292,9 +306,34 @@ impl StreamCorrelator {
         Self::default()
     }
 
-    /// When [`StreamCorrelator::tick`] next has something to do.
-    pub fn next_deadline(&self) -> Option<Millis> {
-        self.pending.as_ref().map(|p| p.deadline)
+    /// When [`StreamCorrelator::tick`] next has something to do: a settle deadline, or
+    /// activity news due about a reported playbook.
+    pub fn next_deadline(&self, policy: &Policy) -> Option<Millis> {
+        let activity = self
+            .playbooks
+            .iter()
+            .filter(|(_, st)| st.tracking)
+            .map(|(r, st)| {
+                let quiet_at = st.last_seen + ms(policy.thresholds[*r].window);
+                let news_at = st.activity_sent + ms(policy.activity_interval);
+                quiet_at.min(news_at)
+            })
+            .min();
+        [self.pending.as_ref().map(|p| p.deadline), activity].into_iter().flatten().min()
+    }
+
+    /// Activity news due at `now` about reported playbooks: still active (every
+    /// `activity_interval` while they keep matching), or quiet (once, when their window empties).
+    pub fn activity(&mut self, policy: &Policy, now: Millis, out: &mut Vec<ActivityReport>) {
+        for (&r, st) in self.playbooks.iter_mut().filter(|(_, st)| st.tracking) {
+            if st.last_seen + ms(policy.thresholds[r].window) <= now {
+                st.tracking = false;
+                out.push(ActivityReport { rules: r, last_seen: st.last_seen, active: false });
+            } else if now >= st.activity_sent + ms(policy.activity_interval) {
+                st.activity_sent = now;
+                out.push(ActivityReport { rules: r, last_seen: st.last_seen, active: true });
+            }
+        }
     }
 
     /// True while a report is waiting for its settle time.
@@ -536,6 +575,8 @@ impl StreamCorrelator {
             st.cooldown_until = now.saturating_add(cooldown);
             st.reported_seq = self.next_seq;
             st.since_report = 0;
+            st.tracking = true;
+            st.activity_sent = now;
             if r != best {
                 st.repeats = 0;
             }
@@ -552,7 +593,7 @@ impl StreamCorrelator {
             while st.buckets.front().is_some_and(|(s, _)| *s < horizon_sec) {
                 st.buckets.pop_front();
             }
-            !st.buckets.is_empty() || st.in_cooldown(now) || st.repeats > 0
+            !st.buckets.is_empty() || st.in_cooldown(now) || st.repeats > 0 || st.tracking
         });
     }
 }

@@ -38,6 +38,10 @@ struct PlaybookSnap {
     reported_seq: u64,
     #[serde(default)]
     since_report: u64,
+    #[serde(default)]
+    tracking: bool,
+    #[serde(default)]
+    activity_sent: Millis,
 }
 
 /// A stream's correlation state, serialisable.
@@ -101,6 +105,8 @@ impl StreamCorrelator {
                 repeats: st.repeats,
                 reported_seq: st.reported_seq,
                 since_report: st.since_report,
+                tracking: st.tracking,
+                activity_sent: st.activity_sent,
             })
             .collect();
         playbooks.sort_by(|a, b| a.playbook.cmp(&b.playbook));
@@ -142,6 +148,8 @@ impl StreamCorrelator {
                     repeats: p.repeats,
                     reported_seq: p.reported_seq,
                     since_report: p.since_report,
+                    tracking: p.tracking,
+                    activity_sent: p.activity_sent,
                 };
                 c.playbooks.insert(r, st);
             }

@@ -7,14 +7,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::SinkSpec;
-use crate::finding::Finding;
+use crate::finding::Event;
 
 /// Starts the sinks; the returned task ends when `findings` is closed and every sink is drained.
-pub fn spawn(specs: &[SinkSpec], mut findings: mpsc::Receiver<Finding>, queue: usize) -> JoinHandle<()> {
+pub fn spawn(specs: &[SinkSpec], mut findings: mpsc::Receiver<Event>, queue: usize) -> JoinHandle<()> {
     let mut queues = Vec::new();
     let mut tasks = Vec::new();
     for spec in specs {
-        let (tx, rx) = mpsc::channel::<Finding>(queue.max(1));
+        let (tx, rx) = mpsc::channel::<Event>(queue.max(1));
         queues.push(tx);
         tasks.push(match spec {
             SinkSpec::Stdout { format } => tokio::spawn(stdout::run(*format, rx)),

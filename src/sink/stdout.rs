@@ -7,11 +7,13 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use crate::config::OutputFormat;
-use crate::finding::Finding;
+use crate::finding::Event;
 
-pub async fn run(format: OutputFormat, mut rx: mpsc::Receiver<Finding>) {
+pub async fn run(format: OutputFormat, mut rx: mpsc::Receiver<Event>) {
     let mut out = tokio::io::stdout();
-    while let Some(f) = rx.recv().await {
+    while let Some(event) = rx.recv().await {
+        // Activity news is for sinks that keep alerts alive; stdout shows findings only.
+        let Event::Finding(f) = event else { continue };
         let mut text = match format {
             OutputFormat::Json => f.to_json(),
             OutputFormat::Text => f.to_text(),

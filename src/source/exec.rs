@@ -17,7 +17,7 @@ use super::{Ready, SourceContext, now_ms};
 use crate::config::{ExecSource, Restart};
 use crate::correlate::StreamCorrelator;
 use crate::correlate::state::CorrelatorSnapshot;
-use crate::finding::{Finding, StreamInfo};
+use crate::finding::{Event, StreamInfo};
 use crate::stream::{StreamProcessor, Workspace};
 
 const BACKOFF_START: Duration = Duration::from_secs(1);
@@ -32,7 +32,7 @@ struct ExecStream {
     id: String,
     proc: StreamProcessor,
     ws: Workspace,
-    out: Vec<Finding>,
+    out: Vec<Event>,
 }
 
 pub async fn run(spec: ExecSource, ctx: SourceContext, mut ready: Ready, mut stop: watch::Receiver<bool>) {
@@ -105,8 +105,10 @@ impl ExecStream {
         let mut last_data = Instant::now();
         let timeout = self.ctx.limits.partial_line_timeout;
         let result = loop {
-            let deadline =
-                self.proc.next_deadline().map(|d| Duration::from_millis(d.saturating_sub(now_ms())));
+            let deadline = self
+                .proc
+                .next_deadline(&self.ctx.shared)
+                .map(|d| Duration::from_millis(d.saturating_sub(now_ms())));
             let partial = inputs
                 .iter()
                 .any(|&i| self.proc.has_partial_line(i))
@@ -173,7 +175,9 @@ impl ExecStream {
         }
         self.save();
         for f in self.out.drain(..) {
-            self.ctx.counters.add(&self.ctx.counters.findings, 1);
+            if matches!(f, Event::Finding(_)) {
+                self.ctx.counters.add(&self.ctx.counters.findings, 1);
+            }
             if self.ctx.findings.send(f).await.is_err() {
                 return;
             }

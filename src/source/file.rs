@@ -35,7 +35,7 @@ use super::{Counters, Ready, SourceContext, now_ms, send_blocking};
 use crate::config::{FileSource, Start};
 use crate::correlate::StreamCorrelator;
 use crate::correlate::state::CorrelatorSnapshot;
-use crate::finding::{Finding, StreamInfo};
+use crate::finding::{Event, StreamInfo};
 use crate::frame::LineFramer;
 use crate::stream::{InputId, StreamProcessor, Workspace};
 
@@ -136,7 +136,7 @@ pub struct FileSourceTask {
     polling: bool,
     buf: Vec<u8>,
     ws: Workspace,
-    out: Vec<Finding>,
+    out: Vec<Event>,
     dirty_since: Option<Instant>,
     last_checkpoint: Instant,
 }
@@ -308,7 +308,7 @@ impl FileSourceTask {
         let mut until = next_rescan.saturating_duration_since(now);
         let wall = now_ms();
         for f in self.streams.values() {
-            if let Some(d) = f.proc.next_deadline() {
+            if let Some(d) = f.proc.next_deadline(&self.ctx.shared) {
                 until = until.min(Duration::from_millis(d.saturating_sub(wall)));
             }
             let has_partial = f.current.as_ref().is_some_and(|o| f.proc.has_partial_line(o.input));
@@ -735,7 +735,7 @@ impl FileSourceTask {
         let now = now_ms();
         let partial_timeout = self.ctx.limits.partial_line_timeout;
         for f in self.streams.values_mut() {
-            if f.proc.next_deadline().is_some_and(|d| d <= now) {
+            if f.proc.next_deadline(&self.ctx.shared).is_some_and(|d| d <= now) {
                 f.proc.tick(&mut self.ws, &self.ctx.shared, now, &mut self.out);
                 self.dirty_since.get_or_insert_with(Instant::now);
             }
@@ -756,7 +756,8 @@ impl FileSourceTask {
         }
         self.write_checkpoint();
         let findings = std::mem::take(&mut self.out);
-        self.ctx.counters.add(&self.ctx.counters.findings, findings.len() as u64);
+        let new = findings.iter().filter(|e| matches!(e, Event::Finding(_))).count();
+        self.ctx.counters.add(&self.ctx.counters.findings, new as u64);
         if !send_blocking(&self.ctx.findings, findings) {
             return Err(io::Error::other("the daemon stopped taking findings"));
         }

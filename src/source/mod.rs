@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use crate::checkpoint::StateDir;
 use crate::config::Limits;
 use crate::correlate::Millis;
-use crate::finding::Finding;
+use crate::finding::Event;
 use crate::stream::Shared;
 
 /// What every source gets from the daemon.
@@ -28,7 +28,8 @@ use crate::stream::Shared;
 pub struct SourceContext {
     pub shared: Shared,
     pub state: StateDir,
-    pub findings: mpsc::Sender<Finding>,
+    /// Findings and activity news, to the sinks (bounded: a full queue makes sources wait).
+    pub findings: mpsc::Sender<Event>,
     pub limits: Limits,
     /// `--once`: read to the current end, report, stop.
     pub once: bool,
@@ -86,8 +87,8 @@ pub fn now_ms() -> Millis {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
 }
 
-/// Sends findings from a blocking thread. Returns false when the daemon has gone away.
-pub fn send_blocking(tx: &mpsc::Sender<Finding>, findings: Vec<Finding>) -> bool {
+/// Sends events from a blocking thread. Returns false when the daemon has gone away.
+pub fn send_blocking(tx: &mpsc::Sender<Event>, findings: Vec<Event>) -> bool {
     for f in findings {
         if tx.blocking_send(f).is_err() {
             return false;

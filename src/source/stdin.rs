@@ -7,7 +7,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
 use super::{Ready, SourceContext, now_ms};
-use crate::finding::StreamInfo;
+use crate::finding::{Event, StreamInfo};
 use crate::stream::{StreamProcessor, Workspace};
 
 pub async fn run(ctx: SourceContext, mut ready: Ready, mut stop: watch::Receiver<bool>) {
@@ -21,7 +21,8 @@ pub async fn run(ctx: SourceContext, mut ready: Ready, mut stop: watch::Receiver
     let mut last_data = tokio::time::Instant::now();
     ready.fire();
     loop {
-        let deadline = proc.next_deadline().map(|d| Duration::from_millis(d.saturating_sub(now_ms())));
+        let deadline =
+            proc.next_deadline(&ctx.shared).map(|d| Duration::from_millis(d.saturating_sub(now_ms())));
         let partial = proc.has_partial_line(id).then(|| {
             (last_data + ctx.limits.partial_line_timeout)
                 .saturating_duration_since(tokio::time::Instant::now())
@@ -70,9 +71,11 @@ pub async fn run(ctx: SourceContext, mut ready: Ready, mut stop: watch::Receiver
     );
 }
 
-async fn send(ctx: &SourceContext, out: &mut Vec<crate::finding::Finding>) -> bool {
+async fn send(ctx: &SourceContext, out: &mut Vec<Event>) -> bool {
     for f in out.drain(..) {
-        ctx.counters.add(&ctx.counters.findings, 1);
+        if matches!(f, Event::Finding(_)) {
+            ctx.counters.add(&ctx.counters.findings, 1);
+        }
         if ctx.findings.send(f).await.is_err() {
             return false;
         }
