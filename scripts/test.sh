@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
-# The test suite: everything CI runs. Run from anywhere; needs only a Rust toolchain today.
+# The test suite: everything CI runs. Run from anywhere, as root on a fresh Debian/Ubuntu machine
+# with a Rust toolchain: what the tests need and is missing gets installed first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+need=()
+command -v promtool >/dev/null || need+=(prometheus)          # validates /metrics
+command -v systemd-analyze >/dev/null || need+=(systemd)      # checks the unit
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked

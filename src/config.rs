@@ -42,6 +42,8 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    listen: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -253,6 +255,8 @@ pub struct WatchConfig {
     pub log_format: LogFormat,
     /// Read every source to its current end, report, exit.
     pub once: bool,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (off when `None`).
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for WatchConfig {
@@ -271,6 +275,7 @@ impl Default for WatchConfig {
             log_level: "info".into(),
             log_format: LogFormat::Text,
             once: false,
+            listen: None,
         }
     }
 }
@@ -608,6 +613,15 @@ pub fn parse(text: &str, file: &str) -> Result<WatchConfig, Diagnostics> {
         None | Some(("auto", _)) => {}
         Some(("poll", _)) => cfg.limits.poll_only = true,
         Some((other, at)) => v.error(at, format!("unknown limits.watcher {other:?} (expected auto or poll)")),
+    }
+    if let Some(l) = &raw.listen {
+        match l.value.parse::<std::net::SocketAddr>() {
+            Ok(addr) => cfg.listen = Some(addr),
+            Err(_) => v.error(
+                loc(&l.referenced),
+                format!("listen: {:?} is not an address:port (e.g. 127.0.0.1:9464)", l.value),
+            ),
+        }
     }
     if let Some(level) = raw.log.level {
         if tracing_subscriber::EnvFilter::try_new(&level).is_err() {

@@ -34,3 +34,4 @@ pub mod render;
 pub mod sink;
 pub mod source;
 pub mod stream;
+pub mod telemetry;

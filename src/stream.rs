@@ -7,12 +7,14 @@
 //! rotated to.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::correlate::{ActivityReport, LineIn, Millis, Policy, Report, StreamCorrelator};
 use crate::engine::{Catalog, LineScanner};
 use crate::finding::{Activity, Event, Finding, PlaybookRef, StreamInfo, rfc3339};
 use crate::frame::LineFramer;
 use crate::matcher::PatternId;
+use crate::source::Counters;
 
 /// What every stream of a daemon shares.
 #[derive(Debug, Clone)]
@@ -54,8 +56,9 @@ pub struct StreamProcessor {
     correlator: StreamCorrelator,
     stats: StreamStats,
     max_line_bytes: usize,
-    /// Per playbook (rules index): the last finding made, for activity news about it.
-    last_findings: std::collections::HashMap<usize, (String, String, PlaybookRef)>,
+    /// Per playbook id: the last finding made (id, first seen), for activity news about it.
+    last_findings: std::collections::HashMap<String, (String, String, PlaybookRef)>,
+    counters: Option<Arc<Counters>>,
 }
 
 impl StreamProcessor {
@@ -67,7 +70,23 @@ impl StreamProcessor {
             stats: StreamStats::default(),
             max_line_bytes: shared.max_line_bytes,
             last_findings: Default::default(),
+            counters: None,
         }
+    }
+
+    /// Counts this stream's work into the source's counters.
+    pub fn with_counters(mut self, counters: Arc<Counters>) -> Self {
+        self.counters = Some(counters);
+        self
+    }
+
+    /// Moves the stream to a reloaded catalog: correlation state is carried over by pattern text
+    /// and playbook id; `keep(id)` says whether a playbook's cooldowns and counts survive (not
+    /// when its content changed).
+    pub fn rebind(&mut self, old: &Shared, new: &Shared, keep: &dyn Fn(&str) -> bool) {
+        let snap = self.correlator.snapshot(&old.catalog);
+        self.correlator = StreamCorrelator::restore(snap, &new.catalog, keep);
+        self.last_findings.retain(|id, _| keep(id) && new.catalog.find(id).is_some());
     }
 
     /// Adds an input read from its start; returns its id.
@@ -114,14 +133,25 @@ impl StreamProcessor {
         self.stats.bytes += bytes.len() as u64;
         let scanner = &mut ws.scanner;
         let mut lines = 0;
+        let mut cut = 0;
         if let Some(framer) = self.inputs.get_mut(input).and_then(Option::as_mut) {
             framer.push(bytes, |line| {
                 lines += 1;
+                cut += u64::from(line.cut);
                 scanner.push(line.number, line.text, line.cut);
             });
         }
-        self.stats.lines += lines;
+        self.count(bytes.len() as u64, lines, cut);
         self.process(ws, sh, now, out);
+    }
+
+    fn count(&mut self, bytes: u64, lines: u64, cut: u64) {
+        self.stats.lines += lines;
+        if let Some(c) = &self.counters {
+            c.add(&c.bytes, bytes);
+            c.add(&c.lines, lines);
+            c.add(&c.lines_cut, cut);
+        }
     }
 
     /// Emits the unterminated last line of `input`, if any (idle timeout, end of input).
@@ -135,13 +165,15 @@ impl StreamProcessor {
     ) {
         let scanner = &mut ws.scanner;
         let mut lines = 0;
+        let mut cut = 0;
         if let Some(framer) = self.inputs.get_mut(input).and_then(Option::as_mut) {
             framer.flush(|line| {
                 lines += 1;
+                cut += u64::from(line.cut);
                 scanner.push(line.number, line.text, line.cut);
             });
         }
-        self.stats.lines += lines;
+        self.count(0, lines, cut);
         self.process(ws, sh, now, out);
     }
 
@@ -176,7 +208,8 @@ impl StreamProcessor {
         ws.activity.clear();
         self.correlator.activity(&sh.policy, now, &mut ws.activity);
         for a in ws.activity.drain(..) {
-            let Some((finding_id, first_seen, playbook)) = self.last_findings.get(&a.rules) else { continue };
+            let id = &sh.catalog.playbook(&sh.catalog.rules[a.rules]).id;
+            let Some((finding_id, first_seen, playbook)) = self.last_findings.get(id) else { continue };
             out.push(Event::Activity(Box::new(Activity {
                 finding_id: finding_id.clone(),
                 playbook: playbook.clone(),
@@ -188,7 +221,7 @@ impl StreamProcessor {
                 time: rfc3339(now),
             })));
             if !a.active {
-                self.last_findings.remove(&a.rules);
+                self.last_findings.remove(id);
             }
         }
     }
@@ -240,6 +273,7 @@ impl StreamProcessor {
         if ws.scanner.is_empty() {
             return;
         }
+        let started = Instant::now();
         let hits = &mut ws.hits;
         hits.clear();
         ws.scanner.scan(&sh.catalog, |line, p| hits.push((line, p)));
@@ -256,6 +290,9 @@ impl StreamProcessor {
             self.correlator.observe(&sh.catalog, &sh.policy, event, &mut ws.reports);
         }
         ws.scanner.clear();
+        if let Some(c) = &self.counters {
+            c.add(&c.match_nanos, started.elapsed().as_nanos() as u64);
+        }
         self.drain_reports(ws, sh, out);
     }
 
@@ -263,7 +300,11 @@ impl StreamProcessor {
         for report in ws.reports.drain(..) {
             self.stats.findings += 1;
             let f = Finding::from_report(&report, &sh.catalog, &self.info, &sh.host);
-            self.last_findings.insert(report.rules, (f.id.clone(), f.first_seen.clone(), f.playbook.clone()));
+            if let Some(c) = &self.counters {
+                c.finding(&f.playbook.id);
+            }
+            self.last_findings
+                .insert(f.playbook.id.clone(), (f.id.clone(), f.first_seen.clone(), f.playbook.clone()));
             out.push(Event::Finding(Box::new(f)));
         }
     }

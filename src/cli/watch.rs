@@ -10,6 +10,7 @@ use super::PlaybookArgs;
 use crate::config::{
     self, ExecSource, FileSource, LogFormat, OutputFormat, Restart, SinkSpec, SourceSpec, Start, WatchConfig,
 };
+use crate::daemon::Control;
 use crate::exit::Exit;
 
 #[derive(Debug, Args)]
@@ -53,6 +54,9 @@ pub struct WatchArgs {
     /// The daemon's own log format, on stderr
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9464; off by default)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub playbooks: PlaybookArgs,
 }
@@ -134,6 +138,9 @@ pub fn resolve(args: &WatchArgs) -> Result<WatchConfig> {
     if let Some(format) = args.log_format {
         cfg.log_format = format;
     }
+    if let Some(addr) = args.listen {
+        cfg.listen = Some(addr);
+    }
     Ok(cfg)
 }
 
@@ -141,28 +148,41 @@ pub fn run(args: WatchArgs) -> Result<Exit> {
     let cfg = resolve(&args)?;
     init_logging(&cfg, args.log_level.is_some())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let telemetry = crate::telemetry::Telemetry::new();
     runtime.block_on(async move {
-        let shutdown = async {
-            wait_for_signal().await;
-            // A second signal ends the process at once: checkpoints are already consistent.
-            tokio::spawn(async {
-                wait_for_signal().await;
-                eprintln!("faultline: second signal, exiting now");
-                std::process::exit(130);
-            });
-        };
-        crate::daemon::run(cfg, args.from_start, shutdown).await
+        let (controls_tx, controls_rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(forward_signals(controls_tx));
+        let from_start = args.from_start;
+        crate::daemon::run(cfg, from_start, controls_rx, move || resolve(&args), telemetry).await
     })?;
     Ok(Exit::Ok)
 }
 
-async fn wait_for_signal() {
+/// SIGHUP reloads; SIGTERM or SIGINT stops; a second stop signal ends the process at once
+/// (checkpoints are consistent at every moment).
+async fn forward_signals(controls: tokio::sync::mpsc::Sender<Control>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+    else {
+        tracing::error!("Cannot install signal handlers.");
+        return;
+    };
+    let mut stopping = false;
+    loop {
+        let control = tokio::select! {
+            _ = term.recv() => Control::Stop,
+            _ = int.recv() => Control::Stop,
+            _ = hup.recv() => Control::Reload,
+        };
+        if control == Control::Stop {
+            if stopping {
+                eprintln!("faultline: second signal, exiting now");
+                std::process::exit(130);
+            }
+            stopping = true;
+        }
+        let _ = controls.send(control).await;
     }
 }
 

@@ -1,24 +1,38 @@
-//! The `watch` runtime: wiring only. Loads the catalog, starts sinks and sources, waits for the
-//! end (every finite source done, or the shutdown signal), then stops sources, lets them report
-//! what is pending and checkpoint, and drains the sinks.
+//! The `watch` runtime: wiring only. Loads the catalog, starts sinks and sources, then obeys the
+//! controls (reload, stop) until every source has ended or it is told to stop. On stop, sources
+//! stop reading, report what is pending and write their checkpoints; then the sinks drain.
+//!
+//! Reload (SIGHUP) validates the new configuration and playbooks completely before touching
+//! anything; if they are invalid the running set stays. If they are valid: removed sources stop
+//! (and checkpoint), added ones start, kept ones switch to the new catalog in place — they keep
+//! their files open and their offsets, so no line is lost or read twice, and correlation state
+//! (windows, cooldowns) is kept for every playbook whose file did not change.
 
-use std::future::Future;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::checkpoint::StateDir;
 use crate::config::{SourceSpec, WatchConfig};
 use crate::correlate::Policy;
 use crate::engine::Catalog;
-use crate::finding::hostname;
+use crate::finding::{Event, hostname};
 use crate::playbook;
 use crate::source::file::{FileSourceTask, Wake};
-use crate::source::{Counters, Ready, SourceContext};
+use crate::source::{Counters, Ready, Rebind, SourceContext};
 use crate::stream::Shared;
+use crate::telemetry::{Telemetry, systemd};
+
+/// What the outside world asks of a running daemon (signals, tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Reload,
+    Stop,
+}
 
 /// What a run did (for `--once` callers and tests).
 #[derive(Debug, Clone, Copy, Default)]
@@ -29,7 +43,7 @@ pub struct Summary {
 }
 
 /// Builds the shared, read-only part every stream uses: catalog and thresholds.
-pub fn shared(cfg: &WatchConfig) -> Result<Shared> {
+pub fn build_shared(cfg: &WatchConfig) -> Result<Shared> {
     let (playbooks, diags) = playbook::load(&cfg.playbooks);
     if let Some(first) = diags.errors().next() {
         let n = diags.errors().count();
@@ -38,6 +52,11 @@ pub fn shared(cfg: &WatchConfig) -> Result<Shared> {
         bail!("invalid playbooks: {first}{more}");
     }
     let catalog = Catalog::new(playbooks).map_err(|e| anyhow::anyhow!("cannot compile playbooks: {e}"))?;
+    for id in cfg.per_playbook.keys() {
+        if catalog.find(id).is_none() {
+            warn!(playbook = %id, "Thresholds are configured for a playbook that is not loaded.");
+        }
+    }
     let policy = Policy::new(
         &catalog,
         cfg.defaults,
@@ -54,61 +73,160 @@ pub fn shared(cfg: &WatchConfig) -> Result<Shared> {
     })
 }
 
-enum Running {
-    File(JoinHandle<std::io::Result<()>>, std::sync::mpsc::Sender<Wake>),
-    Task(JoinHandle<()>),
+/// Playbooks whose file is the same in both catalogs: their correlation state survives a reload.
+fn unchanged(old: &Catalog, new: &Catalog) -> HashSet<String> {
+    new.playbooks
+        .iter()
+        .filter(|p| old.find(&p.id).is_some_and(|o| o.content_hash == p.content_hash))
+        .map(|p| p.id.clone())
+        .collect()
 }
 
-/// Runs until every source has ended or `shutdown` resolves.
-pub async fn run(cfg: WatchConfig, from_start: bool, shutdown: impl Future<Output = ()>) -> Result<Summary> {
+enum Handle {
+    File(JoinHandle<std::io::Result<()>>, std::sync::mpsc::Sender<Wake>),
+    Task(JoinHandle<()>, watch::Sender<bool>, mpsc::UnboundedSender<Rebind>),
+}
+
+struct Running {
+    spec: SourceSpec,
+    handle: Handle,
+    counters: Arc<Counters>,
+}
+
+impl Running {
+    fn stop(&self) {
+        match &self.handle {
+            Handle::File(_, wake) => {
+                let _ = wake.send(Wake::Stop);
+            }
+            Handle::Task(_, stop, _) => {
+                let _ = stop.send(true);
+            }
+        }
+    }
+
+    fn rebind(&self, r: Rebind) {
+        match &self.handle {
+            Handle::File(_, wake) => {
+                let _ = wake.send(Wake::Rebind(r));
+            }
+            Handle::Task(_, _, tx) => {
+                let _ = tx.send(r);
+            }
+        }
+    }
+
+    async fn join(self) {
+        match self.handle {
+            Handle::File(h, _) => match h.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => error!(error = %e, "File source stopped."),
+                Err(e) => error!(error = %e, "File source failed."),
+            },
+            Handle::Task(h, _, _) => {
+                let _ = h.await;
+            }
+        }
+    }
+}
+
+fn source_name(spec: &SourceSpec) -> (&'static str, String) {
+    match spec {
+        SourceSpec::File(f) => ("file", f.name.clone()),
+        SourceSpec::Stdin => ("stdin", "stdin".into()),
+        SourceSpec::Exec(e) => ("exec", e.name.clone()),
+    }
+}
+
+/// Starts one source; `done` receives its index when it ends.
+fn start(
+    spec: &SourceSpec,
+    ctx: &SourceContext,
+    telemetry: &Telemetry,
+    done: mpsc::UnboundedSender<()>,
+) -> (Running, tokio::sync::oneshot::Receiver<()>) {
+    let (kind, name) = source_name(spec);
+    let counters = Arc::new(Counters::new(kind, &name));
+    telemetry.add_source(counters.clone());
+    let ctx = SourceContext { counters: counters.clone(), ..ctx.clone() };
+    let (ready, is_ready) = Ready::new();
+    let handle = match spec.clone() {
+        SourceSpec::File(f) => {
+            let (wake_tx, wake_rx) = std::sync::mpsc::channel();
+            let task = FileSourceTask::new(f, ctx, wake_rx, wake_tx.clone());
+            let h = tokio::task::spawn_blocking(move || {
+                let r = task.run(ready);
+                let _ = done.send(());
+                r
+            });
+            Handle::File(h, wake_tx)
+        }
+        SourceSpec::Stdin | SourceSpec::Exec(_) => {
+            let (stop_tx, stop_rx) = watch::channel(false);
+            let (rebind_tx, rebind_rx) = mpsc::unbounded_channel();
+            let spec = spec.clone();
+            let h = tokio::spawn(async move {
+                match spec {
+                    SourceSpec::Exec(e) => crate::source::exec::run(e, ctx, ready, stop_rx, rebind_rx).await,
+                    _ => crate::source::stdin::run(ctx, ready, stop_rx, rebind_rx).await,
+                }
+                let _ = done.send(());
+            });
+            Handle::Task(h, stop_tx, rebind_tx)
+        }
+    };
+    (Running { spec: spec.clone(), handle, counters }, is_ready)
+}
+
+/// Runs until every source has ended, or a [`Control::Stop`] arrives. `reload` produces the
+/// configuration anew (config file and flags) for [`Control::Reload`].
+pub async fn run(
+    cfg: WatchConfig,
+    from_start: bool,
+    mut controls: mpsc::Receiver<Control>,
+    reload: impl Fn() -> Result<WatchConfig>,
+    telemetry: Arc<Telemetry>,
+) -> Result<Summary> {
     if cfg.sources.is_empty() {
         bail!(
             "nothing to watch: give files or globs, `-` for stdin, or --exec CMD (or `sources:` in --config)"
         );
     }
-    let shared = shared(&cfg)?;
+    let mut shared = build_shared(&cfg)?;
     let state = StateDir::open(&cfg.state_dir)
         .with_context(|| format!("cannot use state directory {}", cfg.state_dir.display()))?;
-    let (findings_tx, findings_rx) = mpsc::channel(cfg.limits.queue);
-    let sinks = crate::sink::spawn(&cfg.sinks, findings_rx, cfg.limits.queue);
-    let counters = Arc::new(Counters::default());
-    let (stop_tx, stop_rx) = watch::channel(false);
+    if let Some(addr) = cfg.listen {
+        crate::telemetry::http::bind(addr, telemetry.clone())
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        info!(address = %addr, "Serving /metrics, /healthz and /readyz.");
+    }
+    let (events_tx, events_rx) = mpsc::channel::<Event>(cfg.limits.queue);
+    let sinks = crate::sink::spawn(&cfg.sinks, events_rx, cfg.limits.queue);
     let ctx = SourceContext {
         shared: shared.clone(),
         state,
-        findings: findings_tx,
+        findings: events_tx,
         limits: cfg.limits,
         once: cfg.once,
         from_start,
-        counters: counters.clone(),
+        counters: Arc::new(Counters::default()),
     };
-
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let mut running = Vec::new();
     let mut readiness = Vec::new();
     for spec in &cfg.sources {
-        let ctx = ctx.clone();
-        let (ready, is_ready) = Ready::new();
-        readiness.push(is_ready);
-        running.push(match spec.clone() {
-            SourceSpec::File(f) => {
-                let (wake_tx, wake_rx) = std::sync::mpsc::channel();
-                let task = FileSourceTask::new(f, ctx, wake_rx, wake_tx.clone());
-                Running::File(tokio::task::spawn_blocking(move || task.run(ready)), wake_tx)
-            }
-            SourceSpec::Stdin => {
-                Running::Task(tokio::spawn(crate::source::stdin::run(ctx, ready, stop_rx.clone())))
-            }
-            SourceSpec::Exec(e) => {
-                Running::Task(tokio::spawn(crate::source::exec::run(e, ctx, ready, stop_rx.clone())))
-            }
-        });
+        let (r, ready) = start(spec, &ctx, &telemetry, done_tx.clone());
+        running.push(r);
+        readiness.push(ready);
     }
-    drop(ctx);
     // Ready once every source has opened what it reads (a source that fails to start counts as
     // ready: it is reported, and the others go on).
     for r in readiness {
         let _ = r.await;
     }
+    telemetry.ready.store(true, std::sync::atomic::Ordering::Relaxed);
+    systemd::ready();
     info!(
         sources = cfg.sources.len(),
         playbooks = shared.catalog.rules.len(),
@@ -116,46 +234,109 @@ pub async fn run(cfg: WatchConfig, from_start: bool, shutdown: impl Future<Outpu
         state_dir = %cfg.state_dir.display(),
         "Watching."
     );
+    let keep_alive = tokio::spawn(systemd::keep_alive(telemetry.clone(), std::time::Duration::from_secs(10)));
 
-    let wakers: Vec<std::sync::mpsc::Sender<Wake>> = running
-        .iter()
-        .filter_map(|r| match r {
-            Running::File(_, w) => Some(w.clone()),
-            Running::Task(_) => None,
-        })
-        .collect();
-    let all_done = async {
-        for r in running {
-            match r {
-                Running::File(h, _) => match h.await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => error!(error = %e, "File source stopped."),
-                    Err(e) => error!(error = %e, "File source failed."),
-                },
-                Running::Task(h) => {
-                    let _ = h.await;
+    let mut cfg = cfg;
+    let mut live = running.len();
+    loop {
+        tokio::select! {
+            Some(()) = done_rx.recv() => {
+                live -= 1;
+                if live == 0 {
+                    break;
+                }
+            }
+            control = controls.recv() => match control {
+                Some(Control::Reload) => {
+                    systemd::reloading();
+                    telemetry.ready.store(false, std::sync::atomic::Ordering::Relaxed);
+                    match reload().and_then(|new_cfg| Ok((build_shared(&new_cfg)?, new_cfg))) {
+                        Err(e) => {
+                            telemetry.reloads_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            error!(error = %format!("{e:#}"), "Reload failed; the running configuration stays.");
+                        }
+                        Ok((new_shared, new_cfg)) => {
+                            let kept = Arc::new(unchanged(&shared.catalog, &new_shared.catalog));
+                            note_restart_only_changes(&cfg, &new_cfg);
+                            let mut next = Vec::new();
+                            for r in running.drain(..) {
+                                if new_cfg.sources.contains(&r.spec) {
+                                    r.rebind(Rebind { shared: new_shared.clone(), kept: kept.clone() });
+                                    next.push(r);
+                                } else {
+                                    info!(source = %r.spec, "Source removed by reload; stopping it.");
+                                    r.stop();
+                                    telemetry.remove_source(&r.counters);
+                                    // It reports its end on `done_rx`; `live` follows.
+                                    tokio::spawn(r.join());
+                                }
+                            }
+                            let ctx = SourceContext { shared: new_shared.clone(), ..ctx.clone() };
+                            let mut readiness = Vec::new();
+                            let added: Vec<SourceSpec> =
+                                new_cfg.sources.iter().filter(|s| !next.iter().any(|r| &r.spec == *s)).cloned().collect();
+                            for spec in &added {
+                                info!(source = %spec, "Source added by reload.");
+                                let (r, ready) = start(spec, &ctx, &telemetry, done_tx.clone());
+                                next.push(r);
+                                readiness.push(ready);
+                                live += 1;
+                            }
+                            for r in readiness {
+                                let _ = r.await;
+                            }
+                            running = next;
+                            shared = new_shared;
+                            cfg = new_cfg;
+                            telemetry.reloads_ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            info!(playbooks = shared.catalog.rules.len(), kept = kept.len(), sources = running.len(), "Reloaded.");
+                        }
+                    }
+                    telemetry.ready.store(true, std::sync::atomic::Ordering::Relaxed);
+                    systemd::ready();
+                }
+                Some(Control::Stop) | None => {
+                    systemd::stopping();
+                    info!("Stopping: reporting what is pending and writing checkpoints.");
+                    for r in &running {
+                        r.stop();
+                    }
+                    break;
                 }
             }
         }
-    };
-    tokio::pin!(all_done);
-    tokio::select! {
-        _ = &mut all_done => {}
-        _ = shutdown => {
-            info!("Stopping: reporting what is pending and writing checkpoints.");
-            let _ = stop_tx.send(true);
-            for w in &wakers {
-                let _ = w.send(Wake::Stop);
-            }
-            all_done.await;
-        }
     }
+    for r in running {
+        r.join().await;
+    }
+    keep_alive.abort();
     // Every source has dropped its sender: the sinks drain and end.
+    drop(ctx);
     let _ = sinks.await;
-    use crate::source::Counters as C;
-    Ok(Summary {
-        bytes: C::get(&counters.bytes),
-        findings: C::get(&counters.findings),
-        streams: C::get(&counters.streams),
-    })
+    let (streams, _, findings) = telemetry.totals();
+    let bytes = telemetry.sources().iter().map(|c| Counters::get(&c.bytes)).sum();
+    Ok(Summary { bytes, findings, streams })
+}
+
+/// Settings a reload does not apply (they need a restart): say so instead of ignoring silently.
+fn note_restart_only_changes(old: &WatchConfig, new: &WatchConfig) {
+    let mut changed = Vec::new();
+    if old.state_dir != new.state_dir {
+        changed.push("state_dir");
+    }
+    if old.sinks != new.sinks {
+        changed.push("sinks");
+    }
+    if old.listen != new.listen {
+        changed.push("listen");
+    }
+    if old.limits != new.limits {
+        changed.push("limits");
+    }
+    if old.log_level != new.log_level || old.log_format != new.log_format {
+        changed.push("log");
+    }
+    if !changed.is_empty() {
+        warn!(settings = %changed.join(", "), "These settings changed but take effect only after a restart.");
+    }
 }

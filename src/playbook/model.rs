@@ -314,6 +314,9 @@ pub struct Playbook {
     pub ignored_keys: Vec<(String, Loc)>,
     /// Where the `id:` value is (for duplicate-id errors).
     pub id_loc: Loc,
+    /// Hash of the file's text: a reload keeps a playbook's correlation state only when this is
+    /// unchanged.
+    pub content_hash: String,
 }
 
 impl Playbook {

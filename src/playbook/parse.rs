@@ -28,7 +28,12 @@ pub fn parse_playbook(text: &str, origin: Origin) -> (Option<Playbook>, Vec<Diag
         Err(e) => return (None, vec![from_yaml_error(&file, &e)]),
     };
     let top = loc(&raw.referenced);
-    build(raw.value, top, origin)
+    let (playbook, diags) = build(raw.value, top, origin);
+    let hash = {
+        use sha2::{Digest, Sha256};
+        hex::encode(&Sha256::digest(text.as_bytes())[..8])
+    };
+    (playbook.map(|p| Playbook { content_hash: hash, ..p }), diags)
 }
 
 pub(crate) fn loc(l: &serde_saphyr::Location) -> Loc {
@@ -508,6 +513,7 @@ fn build(raw: RawPlaybook, top: Loc, origin: Origin) -> (Option<Playbook>, Vec<D
         origin,
         ignored_keys,
         id_loc,
+        content_hash: String::new(),
     };
     let ok = !b.diags.iter().any(Diagnostic::is_error);
     (ok.then_some(playbook), b.diags)

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use super::{Ready, SourceContext, now_ms};
+use super::{Ready, Rebind, SourceContext, now_ms};
 use crate::config::{ExecSource, Restart};
 use crate::correlate::StreamCorrelator;
 use crate::correlate::state::CorrelatorSnapshot;
@@ -35,11 +35,17 @@ struct ExecStream {
     out: Vec<Event>,
 }
 
-pub async fn run(spec: ExecSource, ctx: SourceContext, mut ready: Ready, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    spec: ExecSource,
+    ctx: SourceContext,
+    mut ready: Ready,
+    mut stop: watch::Receiver<bool>,
+    mut rebind: tokio::sync::mpsc::UnboundedReceiver<Rebind>,
+) {
     let id = crate::checkpoint::source_id("exec", &spec.name);
     let mut info = StreamInfo::new("exec", spec.name.clone());
     info.labels.insert("command".into(), spec.argv.join(" "));
-    let mut proc = StreamProcessor::new(info, &ctx.shared);
+    let mut proc = StreamProcessor::new(info, &ctx.shared).with_counters(ctx.counters.clone());
     match ctx.state.read::<CorrelatorSnapshot>(&id) {
         Ok(Some(snap)) => proc.set_correlator(StreamCorrelator::restore(snap, &ctx.shared.catalog, |_| true)),
         Ok(None) => {}
@@ -50,7 +56,7 @@ pub async fn run(spec: ExecSource, ctx: SourceContext, mut ready: Ready, mut sto
     let mut backoff = BACKOFF_START;
     loop {
         let started = Instant::now();
-        let Some(success) = s.run_once(&mut stop, &mut ready).await else { break }; // told to stop
+        let Some(success) = s.run_once(&mut stop, &mut ready, &mut rebind).await else { break }; // told to stop
         let again = match s.spec.restart {
             Restart::Always => true,
             Restart::OnFailure => !success,
@@ -65,9 +71,17 @@ pub async fn run(spec: ExecSource, ctx: SourceContext, mut ready: Ready, mut sto
             backoff = BACKOFF_START;
         }
         info!(command = %s.spec.name, retry_in = ?backoff, "Command exited; restarting.");
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = stop.changed() => break,
+        let until = Instant::now() + backoff;
+        let mut stopped = false;
+        while Instant::now() < until && !stopped {
+            s.ctx.counters.beat();
+            tokio::select! {
+                _ = tokio::time::sleep_until(until.min(Instant::now() + Duration::from_secs(1))) => {}
+                _ = stop.changed() => stopped = true,
+            }
+        }
+        if stopped {
+            break;
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
@@ -80,9 +94,18 @@ pub async fn run(spec: ExecSource, ctx: SourceContext, mut ready: Ready, mut sto
 
 impl ExecStream {
     /// Runs the command once. `Some(success)` when it exited, `None` when told to stop.
-    async fn run_once(&mut self, stop: &mut watch::Receiver<bool>, ready: &mut Ready) -> Option<bool> {
+    async fn run_once(
+        &mut self,
+        stop: &mut watch::Receiver<bool>,
+        ready: &mut Ready,
+        rebind: &mut tokio::sync::mpsc::UnboundedReceiver<Rebind>,
+    ) -> Option<bool> {
         let spawned = Command::new(&self.spec.argv[0])
             .args(&self.spec.argv[1..])
+            // The service manager's variables are for faultline, not for the command it runs.
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -113,7 +136,14 @@ impl ExecStream {
                 .iter()
                 .any(|&i| self.proc.has_partial_line(i))
                 .then(|| (last_data + timeout).saturating_duration_since(Instant::now()));
-            let wait = [deadline, partial].into_iter().flatten().min().unwrap_or(Duration::from_secs(3600));
+            // At most a second: the loop's turning is the daemon's liveness signal.
+            let wait = [deadline, partial]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(Duration::MAX)
+                .min(Duration::from_secs(1));
+            self.ctx.counters.beat();
             let [out_buf, err_buf] = &mut bufs;
             let (which, n) = tokio::select! {
                 n = read_some(&mut stdout, out_buf), if open[0] => (0, n),
@@ -131,6 +161,11 @@ impl ExecStream {
                     }
                     (2, None)
                 }
+                Some(r) = rebind.recv() => {
+                    let old = std::mem::replace(&mut self.ctx.shared, r.shared);
+                    self.proc.rebind(&old, &self.ctx.shared, &|id| r.kept.contains(id));
+                    (2, None)
+                }
                 _ = stop.changed() => {
                     let _ = child.start_kill();
                     break None;
@@ -142,7 +177,6 @@ impl ExecStream {
                 (w, Some(n)) => {
                     let bytes = &bufs[w][..n];
                     self.proc.push(&mut self.ws, inputs[w], &self.ctx.shared, bytes, now_ms(), &mut self.out);
-                    self.ctx.counters.add(&self.ctx.counters.bytes, n as u64);
                     last_data = Instant::now();
                 }
             }
@@ -175,9 +209,6 @@ impl ExecStream {
         }
         self.save();
         for f in self.out.drain(..) {
-            if matches!(f, Event::Finding(_)) {
-                self.ctx.counters.add(&self.ctx.counters.findings, 1);
-            }
             if self.ctx.findings.send(f).await.is_err() {
                 return;
             }

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
 
-use super::{Counters, Ready, SourceContext, now_ms, send_blocking};
+use super::{Counters, Ready, Rebind, SourceContext, now_ms, send_blocking};
 use crate::config::{FileSource, Start};
 use crate::correlate::StreamCorrelator;
 use crate::correlate::state::CorrelatorSnapshot;
@@ -52,6 +52,8 @@ const SAFETY_PASS_EVERY: u32 = 10;
 /// Wakes the file thread: a file-system event, or the order to stop.
 pub enum Wake {
     Fs(notify::Result<notify::Event>),
+    /// A reload: move every stream to the new catalog.
+    Rebind(Rebind),
     Stop,
 }
 
@@ -184,15 +186,19 @@ impl FileSourceTask {
             let mut renames: Vec<(PathBuf, PathBuf)> = Vec::new();
             let mut rescan = false;
             let mut everything = false;
+            self.ctx.counters.beat();
             let first = match self.wake.recv_timeout(timeout) {
                 Ok(w) => Some(w),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => Some(Wake::Stop),
             };
             let mut stop = false;
-            for w in first.into_iter().chain(std::iter::from_fn(|| self.wake.try_recv().ok())) {
+            let woken: Vec<Wake> =
+                first.into_iter().chain(std::iter::from_fn(|| self.wake.try_recv().ok())).collect();
+            for w in woken {
                 match w {
                     Wake::Stop => stop = true,
+                    Wake::Rebind(r) => self.rebind(r),
                     Wake::Fs(Ok(ev)) => {
                         if let EventKind::Modify(notify::event::ModifyKind::Name(
                             notify::event::RenameMode::Both,
@@ -264,6 +270,14 @@ impl FileSourceTask {
         self.shutdown()
     }
 
+    fn rebind(&mut self, r: Rebind) {
+        let old = std::mem::replace(&mut self.ctx.shared, r.shared);
+        for f in self.streams.values_mut() {
+            f.proc.rebind(&old, &self.ctx.shared, &|id| r.kept.contains(id));
+        }
+        self.write_checkpoint();
+    }
+
     /// The `--once` run: read everything there is, report what is pending, checkpoint.
     fn run_once(mut self) -> io::Result<()> {
         loop {
@@ -321,7 +335,8 @@ impl FileSourceTask {
                 until = until.min(due.saturating_duration_since(now));
             }
         }
-        until.max(Duration::from_millis(1))
+        // Wake at least every second: the loop's turning is the daemon's liveness signal.
+        until.clamp(Duration::from_millis(1), Duration::from_secs(1))
     }
 
     // -----------------------------------------------------------------------------------------
@@ -429,7 +444,7 @@ impl FileSourceTask {
         let shown = path.display().to_string();
         let mut info = StreamInfo::new("file", shown.clone());
         info.path = Some(shown);
-        let mut proc = StreamProcessor::new(info, &self.ctx.shared);
+        let mut proc = StreamProcessor::new(info, &self.ctx.shared).with_counters(self.ctx.counters.clone());
         if let Some(snap) = correlation {
             proc.set_correlator(StreamCorrelator::restore(snap, &self.ctx.shared.catalog, |_| true));
         }
@@ -654,7 +669,7 @@ impl FileSourceTask {
             let quiet = old.last_growth.elapsed() >= self.ctx.limits.rotate_wait;
             if (deleted && !grew) || quiet || self.ctx.once && !grew {
                 f.proc.close_input(&mut self.ws, old.input, &self.ctx.shared, now, &mut self.out);
-                counters.open_files.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                counters.sub(&counters.open_files, 1);
                 debug!(path = %old.path.display(), "Closed rotated file.");
             } else {
                 keep.push(old);
@@ -724,8 +739,6 @@ impl FileSourceTask {
         if total > 0 {
             open.last_growth = Instant::now();
             self.dirty_since.get_or_insert_with(Instant::now);
-            let c = &self.ctx.counters;
-            c.add(&c.bytes, total);
         }
         total > 0
     }
@@ -756,8 +769,6 @@ impl FileSourceTask {
         }
         self.write_checkpoint();
         let findings = std::mem::take(&mut self.out);
-        let new = findings.iter().filter(|e| matches!(e, Event::Finding(_))).count();
-        self.ctx.counters.add(&self.ctx.counters.findings, new as u64);
         if !send_blocking(&self.ctx.findings, findings) {
             return Err(io::Error::other("the daemon stopped taking findings"));
         }
@@ -811,12 +822,10 @@ impl FileSourceTask {
             Ok(()) => {
                 self.dirty_since = None;
                 self.last_checkpoint = Instant::now();
+                self.ctx.counters.set(&self.ctx.counters.checkpoint_ms, now_ms());
             }
             Err(e) => warn!(source = %self.spec.name, error = %e, "Cannot write checkpoint."),
         }
-        let c = &self.ctx.counters;
-        let lines: u64 = self.streams.values().map(|s| s.proc.stats().lines).sum();
-        c.lines.store(lines, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -38,30 +38,81 @@ pub struct SourceContext {
     pub counters: Arc<Counters>,
 }
 
-/// Daemon-wide counters (status line, metrics).
+/// One source's counters (metrics, status line, tests). Updated with relaxed atomics from the
+/// source's task; read by the metrics collector and the status line.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// The source's name (metrics label).
+    pub name: String,
+    /// `file`, `stdin`, `exec`, …
+    pub kind: String,
     pub bytes: AtomicU64,
     pub lines: AtomicU64,
+    pub lines_cut: AtomicU64,
     pub findings: AtomicU64,
+    /// Time spent matching and correlating, in nanoseconds.
+    pub match_nanos: AtomicU64,
     pub open_files: AtomicU64,
     pub rotations: AtomicU64,
     pub truncations: AtomicU64,
     pub poll_fallbacks: AtomicU64,
-    pub lines_cut: AtomicU64,
+    /// Streams followed now.
     pub streams: AtomicU64,
+    /// Unix milliseconds of the last checkpoint written (0: none yet).
+    pub checkpoint_ms: AtomicU64,
+    /// Unix milliseconds of the last turn of the source's loop (liveness).
+    pub heartbeat_ms: AtomicU64,
+    /// Findings made, per playbook id.
+    pub findings_by_playbook: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Counters {
+    pub fn new(kind: &str, name: &str) -> Self {
+        Counters {
+            name: name.into(),
+            kind: kind.into(),
+            heartbeat_ms: AtomicU64::new(now_ms()),
+            ..Default::default()
+        }
+    }
+
     pub fn add(&self, counter: &AtomicU64, n: u64) {
         if n > 0 {
             counter.fetch_add(n, Ordering::Relaxed);
         }
     }
 
+    pub fn sub(&self, counter: &AtomicU64, n: u64) {
+        let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(n)));
+    }
+
+    pub fn set(&self, counter: &AtomicU64, v: u64) {
+        counter.store(v, Ordering::Relaxed);
+    }
+
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
+
+    /// Marks the source's loop as turning.
+    pub fn beat(&self) {
+        self.set(&self.heartbeat_ms, now_ms());
+    }
+
+    pub fn finding(&self, playbook: &str) {
+        self.add(&self.findings, 1);
+        let mut map = self.findings_by_playbook.lock().unwrap_or_else(|e| e.into_inner());
+        *map.entry(playbook.to_string()).or_default() += 1;
+    }
+}
+
+/// A reload's new catalog for a running source: its streams move to it in place (see
+/// [`crate::stream::StreamProcessor::rebind`]); `kept` holds the playbooks whose correlation
+/// state survives (their file did not change).
+#[derive(Debug, Clone)]
+pub struct Rebind {
+    pub shared: Shared,
+    pub kept: Arc<std::collections::HashSet<String>>,
 }
 
 /// Fired once by a source when it has opened what it reads (the daemon is ready when every

@@ -6,13 +6,19 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
-use super::{Ready, SourceContext, now_ms};
+use super::{Ready, Rebind, SourceContext, now_ms};
 use crate::finding::{Event, StreamInfo};
 use crate::stream::{StreamProcessor, Workspace};
 
-pub async fn run(ctx: SourceContext, mut ready: Ready, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    mut ctx: SourceContext,
+    mut ready: Ready,
+    mut stop: watch::Receiver<bool>,
+    mut rebind: tokio::sync::mpsc::UnboundedReceiver<Rebind>,
+) {
     let mut input = tokio::io::stdin();
-    let mut proc = StreamProcessor::new(StreamInfo::new("stdin", "stdin"), &ctx.shared);
+    let mut proc = StreamProcessor::new(StreamInfo::new("stdin", "stdin"), &ctx.shared)
+        .with_counters(ctx.counters.clone());
     let id = proc.add_input();
     ctx.counters.add(&ctx.counters.streams, 1);
     let mut buf = vec![0u8; 64 << 10];
@@ -27,13 +33,19 @@ pub async fn run(ctx: SourceContext, mut ready: Ready, mut stop: watch::Receiver
             (last_data + ctx.limits.partial_line_timeout)
                 .saturating_duration_since(tokio::time::Instant::now())
         });
-        let wait = [deadline, partial].into_iter().flatten().min().unwrap_or(Duration::from_secs(3600));
+        // At most a second: the loop's turning is the daemon's liveness signal.
+        let wait = [deadline, partial]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(Duration::MAX)
+            .min(Duration::from_secs(1));
+        ctx.counters.beat();
         tokio::select! {
             read = input.read(&mut buf) => match read {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     proc.push(&mut ws, id, &ctx.shared, &buf[..n], now_ms(), &mut out);
-                    ctx.counters.add(&ctx.counters.bytes, n as u64);
                     last_data = tokio::time::Instant::now();
                 }
             },
@@ -43,6 +55,10 @@ pub async fn run(ctx: SourceContext, mut ready: Ready, mut stop: watch::Receiver
                 if proc.has_partial_line(id) && last_data.elapsed() >= ctx.limits.partial_line_timeout {
                     proc.flush_input(&mut ws, id, &ctx.shared, now, &mut out);
                 }
+            }
+            Some(r) = rebind.recv() => {
+                let old = std::mem::replace(&mut ctx.shared, r.shared);
+                proc.rebind(&old, &ctx.shared, &|id| r.kept.contains(id));
             }
             _ = stop.changed() => {
                 proc.flush_pending(&mut ws, &ctx.shared, now_ms(), &mut out);
@@ -60,7 +76,6 @@ pub async fn run(ctx: SourceContext, mut ready: Ready, mut stop: watch::Receiver
     proc.end(&mut ws, &ctx.shared, now_ms(), &mut out);
     send(&ctx, &mut out).await;
     let st = proc.stats();
-    ctx.counters.add(&ctx.counters.lines, st.lines);
     tracing::info!(
         stream = "stdin",
         lines = st.lines,
@@ -73,9 +88,6 @@ pub async fn run(ctx: SourceContext, mut ready: Ready, mut stop: watch::Receiver
 
 async fn send(ctx: &SourceContext, out: &mut Vec<Event>) -> bool {
     for f in out.drain(..) {
-        if matches!(f, Event::Finding(_)) {
-            ctx.counters.add(&ctx.counters.findings, 1);
-        }
         if ctx.findings.send(f).await.is_err() {
             return false;
         }
