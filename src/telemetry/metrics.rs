@@ -18,6 +18,8 @@ use crate::source::{Counters, now_ms};
 struct DaemonCollector(Arc<Telemetry>);
 
 type Labels = Vec<(String, String)>;
+/// Rows of one metric family: is it a counter, and (labels, value) per series.
+type Family = (bool, Vec<(Labels, u64)>);
 
 fn counter(e: &mut DescriptorEncoder, name: &str, help: &str, rows: &[(Labels, u64)]) -> std::fmt::Result {
     let mut m = e.encode_descriptor(name, help, None, MetricType::Counter)?;
@@ -143,7 +145,7 @@ impl Collector for DaemonCollector {
         )?;
         // Sinks: one family per value they report (sent, failed, retried, queued, spooled, dropped).
         let sinks = t.sinks();
-        let mut families: BTreeMap<&'static str, (bool, Vec<(Labels, u64)>)> = BTreeMap::new();
+        let mut families: BTreeMap<&'static str, Family> = BTreeMap::new();
         for s in &sinks {
             for (what, v, is_counter) in s.values() {
                 families
