@@ -14,11 +14,13 @@ const SCAN_BATCH_BYTES: usize = 256 << 10;
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub max_line_bytes: usize,
+    /// Keep the first this-many line numbers of every pattern (for `trace`; 0 = none).
+    pub line_samples: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { max_line_bytes: DEFAULT_MAX_LINE_BYTES }
+        Self { max_line_bytes: DEFAULT_MAX_LINE_BYTES, line_samples: 0 }
     }
 }
 
@@ -51,6 +53,9 @@ pub fn analyze_reader(
     let mut framer = LineFramer::new(options.max_line_bytes);
     let mut scanner = LineScanner::new();
     let mut analysis = Analysis::new(catalog);
+    if options.line_samples > 0 {
+        analysis = analysis.with_line_samples(options.line_samples);
+    }
     let mut buf = vec![0u8; READ_BYTES];
     let mut bytes = 0u64;
     loop {

@@ -283,3 +283,55 @@ fn version_and_help() {
     faultline().arg("--version").assert().success().stdout(predicate::str::starts_with("faultline "));
     faultline().arg("--help").assert().success().stdout(predicate::str::contains("analyze"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// trace and docs
+
+#[test]
+fn trace_explains_every_term_and_every_miss() {
+    let out = stdout_of(&["trace", "--playbooks", PLAYBOOKS, &format!("{LOGS}/network.log")]);
+    insta::assert_snapshot!("trace_all", out);
+    let out = stdout_of(&[
+        "trace",
+        "--playbooks",
+        PLAYBOOKS,
+        "--playbook",
+        "exec-format",
+        &format!("{LOGS}/network.log"),
+    ]);
+    assert!(out.contains("not a candidate: no positive pattern found"), "{out}");
+    faultline()
+        .args(["trace", "--playbooks", PLAYBOOKS, "--playbook", "nope", &format!("{LOGS}/network.log")])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no playbook with id \"nope\""));
+}
+
+#[test]
+fn docs_writes_one_page_per_playbook_and_check_finds_stale_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    faultline().args(["docs", "--playbooks", PLAYBOOKS, "--out", out]).assert().success();
+    let page = std::fs::read_to_string(dir.path().join("exec-format.md")).unwrap();
+    insta::assert_snapshot!("docs_page", page);
+    let index = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
+    assert!(
+        index.contains("## network (2)")
+            && index.contains("[Binary built for another CPU architecture](exec-format.md)")
+    );
+    faultline().args(["docs", "--playbooks", PLAYBOOKS, "--out", out, "--check"]).assert().success();
+    std::fs::write(dir.path().join("dns-lookup.md"), "edited by hand").unwrap();
+    std::fs::remove_file(dir.path().join("conn-refused.md")).unwrap();
+    std::fs::write(dir.path().join("gone.md"), "old").unwrap();
+    let err = faultline()
+        .args(["docs", "--playbooks", PLAYBOOKS, "--out", out, "--check"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    let err = String::from_utf8(err).unwrap();
+    assert!(err.contains("stale:") && err.contains("dns-lookup.md"), "{err}");
+    assert!(err.contains("missing:") && err.contains("conn-refused.md"), "{err}");
+    assert!(err.contains("left over:") && err.contains("gone.md"), "{err}");
+}

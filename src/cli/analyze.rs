@@ -40,7 +40,7 @@ pub struct AnalyzeArgs {
 
 pub fn run(args: AnalyzeArgs) -> Result<Exit> {
     let catalog = args.playbooks.catalog()?;
-    let options = Options { max_line_bytes: args.max_line_bytes };
+    let options = Options { max_line_bytes: args.max_line_bytes, ..Options::default() };
     let stdin_input = args.file.as_ref().is_none_or(|f| f.as_os_str() == "-");
     let outcome = if stdin_input {
         analyze_reader(&catalog, io::stdin().lock(), options, |_| {}).context("cannot read standard input")?

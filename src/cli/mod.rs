@@ -2,8 +2,10 @@
 
 mod analyze;
 mod check;
+mod docs;
 mod explain;
 mod list;
+mod trace;
 mod watch;
 
 use std::io::Write;
@@ -41,6 +43,10 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Follow log streams and report failures as soon as the evidence shows up
     Watch(watch::WatchArgs),
+    /// Show why a log did or did not match: per playbook, each pattern's hits, vetoes and score
+    Trace(trace::TraceArgs),
+    /// Write (or --check) the markdown page of every playbook and an index
+    Docs(docs::DocsArgs),
 }
 
 /// Where playbooks come from; shared by every command.
@@ -86,6 +92,8 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::List(args) => list::run(args),
         Command::Check(args) => check::run(args),
         Command::Watch(args) => watch::run(args),
+        Command::Trace(args) => trace::run(args),
+        Command::Docs(args) => docs::run(args),
     }
 }
 

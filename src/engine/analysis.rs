@@ -83,6 +83,9 @@ pub struct Analysis {
     /// For the sanitised form of evidence lines.
     normalizer: Normalizer,
     hits: Vec<(usize, PatternId)>,
+    /// For `trace`: per pattern, the numbers of its first few lines (empty unless enabled).
+    samples: Vec<Vec<u64>>,
+    sample_limit: usize,
 }
 
 const NONE: u32 = u32::MAX;
@@ -97,7 +100,26 @@ impl Analysis {
             lines: 0,
             normalizer: Normalizer::new(),
             hits: Vec::new(),
+            samples: Vec::new(),
+            sample_limit: 0,
         }
+    }
+
+    /// Also keeps the numbers of the first `limit` lines each pattern is found on (for `trace`).
+    pub fn with_line_samples(mut self, limit: usize) -> Self {
+        self.samples = vec![Vec::new(); self.counts.len()];
+        self.sample_limit = limit;
+        self
+    }
+
+    /// The first line numbers pattern `p` was found on (see [`Analysis::with_line_samples`]).
+    pub fn line_samples(&self, p: PatternId) -> &[u64] {
+        self.samples.get(p as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// The inferred CI stage.
+    pub fn stage(&self) -> Option<Stage> {
+        self.stage.stage()
     }
 
     /// Scans the scanner's pending batch, records its hits and clears the batch.
@@ -123,6 +145,11 @@ impl Analysis {
                 continue; // a stage keyword only
             }
             self.counts[p as usize] += 1;
+            if let Some(samples) = self.samples.get_mut(p as usize) {
+                if samples.len() < self.sample_limit {
+                    samples.push(scanner.line(line).number);
+                }
+            }
             if self.first[p as usize] == NONE {
                 let scanned = scanner.line(line);
                 let idx = match self.evidence.last() {

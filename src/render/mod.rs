@@ -5,6 +5,7 @@
 //! through [`sanitize::for_terminal`] first.
 
 pub mod analysis;
+pub mod docs;
 pub mod playbook;
 pub mod sanitize;
 
