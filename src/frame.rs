@@ -129,12 +129,7 @@ impl LineFramer {
                 self.emit_line(text, cut, &mut emit);
             } else {
                 self.append_partial(body);
-                let partial = std::mem::take(&mut self.partial);
-                let cut = self.partial_cut;
-                self.partial_cut = false;
-                self.emit_line(&partial, cut, &mut emit);
-                self.partial = partial;
-                self.partial.clear();
+                self.emit_partial(&mut emit);
             }
             chunk = &chunk[pos + term_len..];
             self.tail = 0;
@@ -150,13 +145,17 @@ impl LineFramer {
         self.after_cr = false;
         self.tail = 0;
         if self.has_pending() {
-            let partial = std::mem::take(&mut self.partial);
-            let cut = self.partial_cut;
-            self.partial_cut = false;
-            self.emit_line(&partial, cut, &mut emit);
-            self.partial = partial;
-            self.partial.clear();
+            self.emit_partial(&mut emit);
         }
+    }
+
+    /// Emits the assembled partial line and empties it, keeping its allocation.
+    fn emit_partial(&mut self, emit: &mut impl FnMut(Line<'_>)) {
+        let partial = std::mem::take(&mut self.partial);
+        let cut = std::mem::take(&mut self.partial_cut);
+        self.emit_line(&partial, cut, emit);
+        self.partial = partial;
+        self.partial.clear();
     }
 
     fn append_partial(&mut self, bytes: &[u8]) {

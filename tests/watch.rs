@@ -216,6 +216,23 @@ fn a_ten_megabyte_line_is_cut_and_binary_garbage_is_tolerated() {
 }
 
 #[test]
+fn a_backlog_larger_than_one_read_round_is_read_to_its_end_without_further_writes() {
+    // 20 MB already there, read with --from-start: the tailer reads it in rounds (fairness
+    // between files), and no file event will come to prompt the rounds after the first.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("backlog.log");
+    let mut text = numbered(0, 400_000);
+    text.push_str("FATAL BOOM at the very end\n");
+    assert!(text.len() > 16 << 20, "{}", text.len());
+    append(&log, &text);
+    let mut d = Daemon::start(&dir.path().join("state"), &["--from-start", log.to_str().unwrap()]);
+    let boom = d.finding("boom");
+    assert_eq!(boom["evidence"][0]["line"], 400_001);
+    let (_, summaries) = d.stop();
+    assert_eq!(lines_of(&summaries, &log), 400_001);
+}
+
+#[test]
 fn stdin_pipe_is_read_to_its_end() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(bin())

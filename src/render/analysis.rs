@@ -37,14 +37,15 @@ impl Report<'_> {
     }
 }
 
+fn no_match(out: &mut String, report: &Report<'_>) {
+    let _ =
+        writeln!(out, "No known playbook matched ({} lines, {} bytes analysed).", report.lines, report.bytes);
+}
+
 pub fn text(report: &Report<'_>) -> String {
     let mut out = String::new();
     if report.results.is_empty() {
-        let _ = writeln!(
-            out,
-            "No known playbook matched ({} lines, {} bytes analysed).",
-            report.lines, report.bytes
-        );
+        no_match(&mut out, report);
         return out;
     }
     let shown = report.shown();
@@ -119,11 +120,7 @@ pub fn text(report: &Report<'_>) -> String {
 pub fn markdown(report: &Report<'_>) -> String {
     let mut out = String::from("# faultline analysis\n\n");
     if report.results.is_empty() {
-        let _ = writeln!(
-            out,
-            "No known playbook matched ({} lines, {} bytes analysed).",
-            report.lines, report.bytes
-        );
+        no_match(&mut out, report);
         return out;
     }
     let _ = writeln!(

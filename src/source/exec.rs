@@ -136,13 +136,7 @@ impl ExecStream {
                 .iter()
                 .any(|&i| self.proc.has_partial_line(i))
                 .then(|| (last_data + timeout).saturating_duration_since(Instant::now()));
-            // At most a second: the loop's turning is the daemon's liveness signal.
-            let wait = [deadline, partial]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or(Duration::MAX)
-                .min(Duration::from_secs(1));
+            let wait = super::wait_budget(deadline, partial);
             self.ctx.counters.beat();
             let [out_buf, err_buf] = &mut bufs;
             let (which, n) = tokio::select! {

@@ -13,7 +13,7 @@ pub mod stdin;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 
@@ -136,6 +136,13 @@ impl Ready {
 /// Wall-clock time in milliseconds (arrival time of what was just read).
 pub fn now_ms() -> Millis {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
+}
+
+/// How long a source loop may sleep: until the next correlation deadline or the
+/// partial-line timeout, but at most a second, since the loop's turning is the
+/// daemon's liveness signal.
+pub fn wait_budget(deadline: Option<Duration>, partial: Option<Duration>) -> Duration {
+    [deadline, partial].into_iter().flatten().min().unwrap_or(Duration::MAX).min(Duration::from_secs(1))
 }
 
 /// Sends events from a blocking thread. Returns false when the daemon has gone away.

@@ -33,13 +33,7 @@ pub async fn run(
             (last_data + ctx.limits.partial_line_timeout)
                 .saturating_duration_since(tokio::time::Instant::now())
         });
-        // At most a second: the loop's turning is the daemon's liveness signal.
-        let wait = [deadline, partial]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(Duration::MAX)
-            .min(Duration::from_secs(1));
+        let wait = super::wait_budget(deadline, partial);
         ctx.counters.beat();
         tokio::select! {
             read = input.read(&mut buf) => match read {
