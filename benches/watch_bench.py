@@ -98,7 +98,15 @@ def throughput(a):
         paths = [os.path.join(d, f"f{i:03d}.log") for i in range(a.files)]
         for path in paths:
             open(path, "w").close()
-        args = ["--playbooks", a.playbooks, "--pack", TEST_PLAYBOOKS, "--settle", "0s", os.path.join(d, "*.log")]
+        # The sentinel must outscore everything the pack finds in the same window: confidence is
+        # relative to the competition, so a plain one-hit playbook would never qualify there.
+        sentinel = os.path.join(tmp, "sentinel")
+        os.mkdir(sentinel)
+        with open(os.path.join(TEST_PLAYBOOKS, "sentinel.yaml")) as f:
+            text = f.read().replace("severity: low\n", "severity: low\nbase_score: 50\n")
+        with open(os.path.join(sentinel, "sentinel.yaml"), "w") as f:
+            f.write(text)
+        args = ["--playbooks", a.playbooks, "--pack", sentinel, "--settle", "0s", os.path.join(d, "*.log")]
         p, findings = start(args, tmp, cpu=0)
         cpu0 = cpu_seconds(p.pid)
         # The writer (on the other core) appends 1 MiB slices round-robin to every file.

@@ -20,6 +20,7 @@
 pub mod state;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -86,7 +87,9 @@ impl Thresholds {
 #[derive(Debug, Clone)]
 pub struct Policy {
     /// Indexed like [`Catalog::rules`].
-    pub thresholds: Vec<Thresholds>,
+    thresholds: Vec<Thresholds>,
+    /// The longest of the windows: how long a pattern's first occurrence is kept.
+    longest_window: Millis,
     /// Lines shown before each evidence line.
     pub context_before: usize,
     /// Lines that arrived during settle, shown after the evidence.
@@ -117,12 +120,19 @@ impl Policy {
                 }
                 t.overlay(forced)
             })
-            .collect();
-        Self { thresholds, context_before, context_after, activity_interval: Duration::from_secs(30) }
+            .collect::<Vec<Thresholds>>();
+        let longest_window = thresholds.iter().map(|t| ms(t.window)).max().unwrap_or(0);
+        Self {
+            thresholds,
+            longest_window,
+            context_before,
+            context_after,
+            activity_interval: Duration::from_secs(30),
+        }
     }
 
     fn longest_window(&self) -> Millis {
-        self.thresholds.iter().map(|t| ms(t.window)).max().unwrap_or(0)
+        self.longest_window
     }
 }
 
@@ -158,6 +168,11 @@ struct RawLine {
 }
 
 impl RawLine {
+    /// The inverse of [`RawLine::kept`] (for restored state: its text is already cleaned).
+    fn from_kept(k: KeptLine) -> Self {
+        RawLine { seq: k.seq, number: k.number, time: k.time, cut: false, raw: k.text.into_bytes() }
+    }
+
     fn kept(&self) -> KeptLine {
         KeptLine {
             seq: self.seq,
@@ -172,20 +187,23 @@ impl RawLine {
 struct HitRecord {
     evidence: EvidenceLine,
     line: KeptLine,
-    before: Vec<KeptLine>,
+    /// Copied raw: most records are replaced before they are reported, so the cleaning
+    /// into display text waits until they are.
+    before: Vec<RawLine>,
 }
 
 #[derive(Debug, Clone)]
 struct PatternState {
-    first: HitRecord,
+    // Shared: one matching line is recorded under every pattern it hit.
+    first: Arc<HitRecord>,
     last_time: Millis,
     /// The latest occurrence, when it is another line than `first`.
-    last: Option<HitRecord>,
+    last: Option<Arc<HitRecord>>,
 }
 
 impl PatternState {
     fn latest(&self) -> &HitRecord {
-        self.last.as_ref().unwrap_or(&self.first)
+        self.last.as_deref().unwrap_or(&self.first)
     }
 
     /// The earliest kept occurrence that arrived at or after `since` and is line `min_seq` or
@@ -375,7 +393,7 @@ impl StreamCorrelator {
             self.normalizer.sanitize(line.raw, &mut sanitized);
             let evidence = EvidenceLine::new(line.number, k.text.clone(), &sanitized);
             let record =
-                HitRecord { evidence, line: k, before: self.recent.iter().map(RawLine::kept).collect() };
+                Arc::new(HitRecord { evidence, line: k, before: self.recent.iter().cloned().collect() });
             let mut touched: Vec<usize> = Vec::new();
             for &p in line.hits {
                 let info = &catalog.patterns[p as usize];
@@ -543,7 +561,7 @@ impl StreamCorrelator {
         for e in &evidence {
             for b in &e.before {
                 if !evidence.iter().any(|x| x.line.seq == b.seq) && !context.iter().any(|c| c.seq == b.seq) {
-                    context.push(b.clone());
+                    context.push(b.kept());
                 }
             }
         }

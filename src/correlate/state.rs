@@ -3,6 +3,7 @@
 //! State of patterns and playbooks the new catalog no longer has is dropped on restore.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -65,7 +66,11 @@ fn key(spec: &PatternSpec) -> String {
 
 impl HitSnap {
     fn of(h: &HitRecord) -> Self {
-        HitSnap { line: h.line.clone(), identity: h.evidence.identity, before: h.before.clone() }
+        HitSnap {
+            line: h.line.clone(),
+            identity: h.evidence.identity,
+            before: h.before.iter().map(RawLine::kept).collect(),
+        }
     }
 
     fn restore(self) -> HitRecord {
@@ -76,7 +81,7 @@ impl HitSnap {
                 identity: self.identity,
             },
             line: self.line,
-            before: self.before,
+            before: self.before.into_iter().map(RawLine::from_kept).collect(),
         }
     }
 }
@@ -90,7 +95,7 @@ impl StreamCorrelator {
                 pattern: key(&catalog.patterns[*p as usize].spec),
                 first: HitSnap::of(&st.first),
                 last_time: st.last_time,
-                last: st.last.as_ref().map(HitSnap::of),
+                last: st.last.as_deref().map(HitSnap::of),
             })
             .collect();
         patterns.sort_by(|a, b| a.pattern.cmp(&b.pattern));
@@ -132,9 +137,9 @@ impl StreamCorrelator {
         for p in snap.patterns {
             if let Some(&id) = ids.get(&p.pattern) {
                 let st = PatternState {
-                    first: p.first.restore(),
+                    first: Arc::new(p.first.restore()),
                     last_time: p.last_time,
-                    last: p.last.map(HitSnap::restore),
+                    last: p.last.map(|h| Arc::new(h.restore())),
                 };
                 c.patterns.insert(id, st);
             }
@@ -154,17 +159,7 @@ impl StreamCorrelator {
                 c.playbooks.insert(r, st);
             }
         }
-        c.recent = snap
-            .recent
-            .into_iter()
-            .map(|k| RawLine {
-                seq: k.seq,
-                number: k.number,
-                time: k.time,
-                cut: false,
-                raw: k.text.into_bytes(),
-            })
-            .collect();
+        c.recent = snap.recent.into_iter().map(RawLine::from_kept).collect();
         c.pending = snap.pending_deadline.map(|deadline| Pending { deadline, after: snap.pending_after });
         if let Some(stage) = snap.stage.as_deref().and_then(Stage::parse) {
             c.stage.force(stage);
