@@ -1,6 +1,7 @@
 //! The bundled catalog, proven by its fixtures: for every playbook under `playbooks/`,
 //! `tests/fixtures/playbooks/<id>/positive*.log` must rank it first and
-//! `tests/fixtures/playbooks/<id>/near-miss*.log` must not produce it at all.
+//! `tests/fixtures/playbooks/<id>/near-miss*.log` must not produce it at all; and the pages under
+//! `docs/playbooks/` are the ones `faultline docs` generates from it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -90,5 +91,20 @@ fn near_miss_fixtures_do_not_produce_their_playbook() {
         "{} near-miss fixtures produce their playbook:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+}
+
+#[test]
+fn committed_playbook_pages_are_up_to_date() {
+    // `faultline docs --check` lists stale or missing pages and exits non-zero.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["docs", "--out", "docs/playbooks", "--check"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docs/playbooks is stale; run `faultline docs --out docs/playbooks`:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }
