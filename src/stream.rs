@@ -54,8 +54,6 @@ pub struct StreamProcessor {
     correlator: StreamCorrelator,
     stats: StreamStats,
     max_line_bytes: usize,
-    /// Per playbook (rules index): the last finding made, for activity news about it.
-    last_findings: std::collections::HashMap<usize, (String, String, PlaybookRef)>,
 }
 
 impl StreamProcessor {
@@ -66,7 +64,6 @@ impl StreamProcessor {
             correlator: StreamCorrelator::new(),
             stats: StreamStats::default(),
             max_line_bytes: shared.max_line_bytes,
-            last_findings: Default::default(),
         }
     }
 
@@ -176,20 +173,26 @@ impl StreamProcessor {
         ws.activity.clear();
         self.correlator.activity(&sh.policy, now, &mut ws.activity);
         for a in ws.activity.drain(..) {
-            let Some((finding_id, first_seen, playbook)) = self.last_findings.get(&a.rules) else { continue };
+            // News are about the last finding made for the playbook (kept in the correlator,
+            // so they resume after a restart); a playbook reported only as an alternative has
+            // none.
+            let Some(finding) = self.correlator.reported_finding(a.rules) else { continue };
+            let p = sh.catalog.playbook(&sh.catalog.rules[a.rules]);
             out.push(Event::Activity(Box::new(Activity {
-                finding_id: finding_id.clone(),
-                playbook: playbook.clone(),
+                finding_id: finding.id.clone(),
+                playbook: PlaybookRef {
+                    id: p.id.clone(),
+                    title: p.title.clone(),
+                    category: p.category.clone(),
+                    severity: p.severity.as_str().into(),
+                },
                 stream: self.info.clone(),
                 host: sh.host.clone(),
-                first_seen: first_seen.clone(),
+                first_seen: rfc3339(finding.first_seen),
                 last_seen: rfc3339(a.last_seen),
                 active: a.active,
                 time: rfc3339(now),
             })));
-            if !a.active {
-                self.last_findings.remove(&a.rules);
-            }
         }
     }
 
@@ -263,7 +266,7 @@ impl StreamProcessor {
         for report in ws.reports.drain(..) {
             self.stats.findings += 1;
             let f = Finding::from_report(&report, &sh.catalog, &self.info, &sh.host);
-            self.last_findings.insert(report.rules, (f.id.clone(), f.first_seen.clone(), f.playbook.clone()));
+            self.correlator.note_finding(report.rules, f.id.clone(), report.first_seen);
             out.push(Event::Finding(Box::new(f)));
         }
     }

@@ -6,7 +6,10 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{HitRecord, KeptLine, Millis, PatternState, Pending, PlaybookState, RawLine, StreamCorrelator};
+use super::{
+    HitRecord, KeptLine, Millis, PatternState, Pending, PlaybookState, RawLine, ReportedFinding,
+    StreamCorrelator,
+};
 use crate::engine::analysis::EvidenceLine;
 use crate::engine::stage::Stage;
 use crate::engine::{Catalog, spec_of};
@@ -42,6 +45,8 @@ struct PlaybookSnap {
     tracking: bool,
     #[serde(default)]
     activity_sent: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    finding: Option<ReportedFinding>,
 }
 
 /// A stream's correlation state, serialisable.
@@ -107,6 +112,7 @@ impl StreamCorrelator {
                 since_report: st.since_report,
                 tracking: st.tracking,
                 activity_sent: st.activity_sent,
+                finding: st.finding.clone(),
             })
             .collect();
         playbooks.sort_by(|a, b| a.playbook.cmp(&b.playbook));
@@ -150,6 +156,7 @@ impl StreamCorrelator {
                     since_report: p.since_report,
                     tracking: p.tracking,
                     activity_sent: p.activity_sent,
+                    finding: p.finding,
                 };
                 c.playbooks.insert(r, st);
             }
