@@ -70,7 +70,7 @@ pub async fn run(cfg: WatchConfig, from_start: bool, shutdown: impl Future<Outpu
     let state = StateDir::open(&cfg.state_dir)
         .with_context(|| format!("cannot use state directory {}", cfg.state_dir.display()))?;
     let (findings_tx, findings_rx) = mpsc::channel(cfg.limits.queue);
-    let sinks = crate::sink::spawn(&cfg.sinks, findings_rx, cfg.limits.queue);
+    let sinks = crate::sink::spawn(&cfg, state.root(), shared.policy.activity_interval, findings_rx)?;
     let counters = Arc::new(Counters::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let ctx = SourceContext {
@@ -151,7 +151,7 @@ pub async fn run(cfg: WatchConfig, from_start: bool, shutdown: impl Future<Outpu
         }
     }
     // Every source has dropped its sender: the sinks drain and end.
-    let _ = sinks.await;
+    let _ = sinks.task.await;
     use crate::source::Counters as C;
     Ok(Summary {
         bytes: C::get(&counters.bytes),

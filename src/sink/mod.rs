@@ -1,35 +1,231 @@
-//! Sinks: where findings go. The daemon's findings channel feeds one fan-out task, which gives
-//! every sink its own bounded queue and task, so sinks never wait on each other.
+//! Sinks: where findings go. The daemon's findings channel feeds one fan-out task, which masks
+//! secrets (once, for every sink: [`crate::redact`]) and gives every sink its own queue and task,
+//! so sinks never wait on each other.
+//!
+//! * `stdout` — a bounded in-memory queue with back-pressure: a stalled terminal or pipe slows
+//!   the sources down rather than growing memory (findings are data; nothing is dropped).
+//! * `webhook`, `journal`, `alertmanager` — never make the fan-out wait. Each finding is first
+//!   written to the sink's spool in the state directory (`sinks/<id>/`, one file per finding,
+//!   written atomically), then kept in memory for the sink's task while its in-memory queue
+//!   (`limits.queue`) has room; beyond that the task reads it back from disk. An entry leaves
+//!   the spool only once delivered (or rejected for good), so an outage that spans a restart or
+//!   a `kill -9` still delivers it afterwards — at least once; receivers de-duplicate on the
+//!   finding `id`. The spool is bounded by count and age (`delivery.spool_max`,
+//!   `delivery.spool_max_age`); what falls off is counted (`dropped`) and logged.
+//!
+//! At shutdown (the findings channel closes) every sink gets `delivery.drain_timeout` to
+//! deliver what it holds; what is left stays in the spool for the next start.
+//!
+//! [`spawn`] returns the fan-out task and one [`SinkStats`] per sink (atomics: read them at any
+//! time, e.g. for metrics).
 
+pub mod http;
+pub mod spool;
 pub mod stdout;
+pub mod webhook;
 
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tracing::{info, warn};
 
-use crate::config::SinkSpec;
+use crate::config::{SinkSpec, WatchConfig, url_host};
 use crate::finding::Event;
+use crate::redact::Redactor;
+use spool::Spool;
 
-/// Starts the sinks; the returned task ends when `findings` is closed and every sink is drained.
-pub fn spawn(specs: &[SinkSpec], mut findings: mpsc::Receiver<Event>, queue: usize) -> JoinHandle<()> {
-    let mut queues = Vec::new();
-    let mut tasks = Vec::new();
-    for spec in specs {
-        let (tx, rx) = mpsc::channel::<Event>(queue.max(1));
-        queues.push(tx);
-        tasks.push(match spec {
-            SinkSpec::Stdout { format } => tokio::spawn(stdout::run(*format, rx)),
-        });
+/// Counters of one sink. `sent`, `failed`, `retried`, `dropped` only grow; `queued` and
+/// `spooled` are gauges.
+#[derive(Debug, Default)]
+pub struct SinkStats {
+    /// Findings delivered (Alertmanager: alerts posted, re-sends included).
+    pub sent: AtomicU64,
+    /// Findings the receiver rejected for good (a 4xx other than 408/429): logged, not retried.
+    pub failed: AtomicU64,
+    /// Delivery attempts that failed and were tried again.
+    pub retried: AtomicU64,
+    /// Findings dropped undelivered at the spool's bounds (count, age) or unreadable in it.
+    pub dropped: AtomicU64,
+    /// Waiting for delivery, held in memory.
+    pub queued: AtomicU64,
+    /// Waiting for delivery, only on disk (the in-memory queue was full, or spooled before a
+    /// restart).
+    pub spooled: AtomicU64,
+}
+
+/// A copy of a sink's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SinkCounts {
+    pub sent: u64,
+    pub failed: u64,
+    pub retried: u64,
+    pub dropped: u64,
+    pub queued: u64,
+    pub spooled: u64,
+}
+
+impl SinkStats {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
     }
-    tokio::spawn(async move {
-        while let Some(f) = findings.recv().await {
-            for q in &queues {
-                // Stdout applies back-pressure: a blocked terminal slows the sources down.
-                let _ = q.send(f.clone()).await;
+
+    pub fn set(counter: &AtomicU64, n: u64) {
+        counter.store(n, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> SinkCounts {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        SinkCounts {
+            sent: g(&self.sent),
+            failed: g(&self.failed),
+            retried: g(&self.retried),
+            dropped: g(&self.dropped),
+            queued: g(&self.queued),
+            spooled: g(&self.spooled),
+        }
+    }
+}
+
+/// The running sinks.
+pub struct Sinks {
+    /// Ends when the findings channel is closed and every sink has drained (or its drain time
+    /// is up).
+    pub task: JoinHandle<()>,
+    /// Per sink: its name (`stdout`, `webhook:host:port`, `journal`, `alertmanager:host:port`, or
+    /// the configured `name`) and its counters.
+    pub stats: Vec<(String, Arc<SinkStats>)>,
+}
+
+enum Target {
+    /// Back-pressure: the fan-out waits for room.
+    Memory { tx: mpsc::Sender<Arc<Event>>, stats: Arc<SinkStats> },
+    /// Write-ahead to disk; never waits on the sink.
+    Spooled { spool: Arc<Spool>, activity: bool },
+}
+
+/// A spool id that does not reveal the URL (its path or credentials can be secret).
+fn spool_id(kind: &str, key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!("{kind}-{}", hex::encode(&Sha256::digest(key.as_bytes())[..8]))
+}
+
+/// Starts the sinks of `cfg`; spools live under `state_dir/sinks/`. `heartbeat` is how often
+/// sources send activity news about active findings (Alertmanager resolves an alert that stops
+/// getting news). Fails — before anything is started — on a sink that cannot work: an absent
+/// journal socket, an unreadable secret file, an invalid redaction pattern, an unusable spool.
+pub fn spawn(
+    cfg: &WatchConfig,
+    state_dir: &Path,
+    _heartbeat: Duration,
+    mut findings: mpsc::Receiver<Event>,
+) -> Result<Sinks> {
+    let redactor = if cfg.redact.enabled {
+        Redactor::new(&cfg.redact.patterns).map_err(|e| anyhow::anyhow!("redact: {e}"))?
+    } else {
+        Redactor::disabled()
+    };
+    let delivery = cfg.delivery;
+    let queue = cfg.limits.queue.max(1);
+    let mut targets = Vec::new();
+    let mut stats = Vec::new();
+    let mut starts: Vec<Box<dyn FnOnce() -> JoinHandle<()> + Send>> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
+    let mut unique = |base: String| {
+        let mut name = base.clone();
+        let mut n = 2;
+        while names.contains(&name) {
+            name = format!("{base}#{n}");
+            n += 1;
+        }
+        names.push(name.clone());
+        name
+    };
+    let mut open_spool = |kind: &str, key: &str, name: &str, st: &Arc<SinkStats>| -> Result<Arc<Spool>> {
+        let id = spool_id(kind, key);
+        if ids.contains(&id) {
+            bail!("two {kind} sinks would share a spool ({name}): give them distinct `name`s");
+        }
+        ids.push(id.clone());
+        let dir = state_dir.join("sinks").join(&id);
+        let spool = Spool::open(&dir, name, delivery, queue, st.clone())
+            .with_context(|| format!("cannot use the spool of sink {name} ({})", dir.display()))?;
+        Ok(Arc::new(spool))
+    };
+    for spec in &cfg.sinks {
+        let st = Arc::new(SinkStats::default());
+        match spec {
+            SinkSpec::Stdout { format } => {
+                let name = unique("stdout".into());
+                let (tx, rx) = mpsc::channel::<Arc<Event>>(queue);
+                let (format, s) = (*format, st.clone());
+                starts.push(Box::new(move || tokio::spawn(stdout::run(format, rx, s))));
+                targets.push(Target::Memory { tx, stats: st.clone() });
+                stats.push((name, st));
+            }
+            SinkSpec::Webhook(w) => {
+                let name = unique(w.name.clone().unwrap_or_else(|| format!("webhook:{}", url_host(&w.url))));
+                let key = format!("{}|{}", w.url, w.name.as_deref().unwrap_or(""));
+                let sink = webhook::Webhook::new(w, &name, st.clone())?;
+                let spool = open_spool("webhook", &key, &name, &st)?;
+                let sp = spool.clone();
+                starts.push(Box::new(move || tokio::spawn(sink.run(sp, delivery))));
+                targets.push(Target::Spooled { spool, activity: false });
+                stats.push((name, st));
+            }
+            SinkSpec::Journal(_) => bail!("the journal sink is not available yet"),
+            SinkSpec::Alertmanager(_) => bail!("the alertmanager sink is not available yet"),
+        }
+    }
+    let tasks: Vec<(String, JoinHandle<()>)> =
+        starts.into_iter().zip(stats.iter()).map(|(start, (name, _))| (name.clone(), start())).collect();
+    let summary = stats.clone();
+    let task = tokio::spawn(async move {
+        while let Some(mut event) = findings.recv().await {
+            redactor.event(&mut event);
+            let event = Arc::new(event);
+            // Disk first: network sinks never make the fan-out wait on the network...
+            for t in &targets {
+                if let Target::Spooled { spool, activity } = t {
+                    if *activity || matches!(*event, Event::Finding(_)) {
+                        spool.push(&event);
+                    }
+                }
+            }
+            // ...then stdout, which may apply back-pressure.
+            for t in &targets {
+                if let Target::Memory { tx, stats } = t {
+                    SinkStats::add(&stats.queued, 1);
+                    if tx.send(event.clone()).await.is_err() {
+                        stats.queued.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
             }
         }
-        drop(queues);
-        for t in tasks {
-            let _ = t.await;
+        let deadline = tokio::time::Instant::now() + delivery.drain_timeout;
+        for t in targets {
+            if let Target::Spooled { spool, .. } = t {
+                spool.close(deadline);
+            }
         }
-    })
+        for (name, mut t) in tasks {
+            // Sinks stop by themselves at the deadline; this is only a safety net.
+            let grace = deadline + Duration::from_secs(2);
+            if tokio::time::timeout_at(grace, &mut t).await.is_err() {
+                warn!(sink = %name, "Sink did not stop after its drain time; stopping it.");
+                t.abort();
+            }
+        }
+        for (name, st) in summary {
+            let c = st.get();
+            info!(sink = %name, sent = c.sent, failed = c.failed, retried = c.retried, dropped = c.dropped, queued = c.queued, spooled = c.spooled, "Sink summary.");
+        }
+    });
+    Ok(Sinks { task, stats })
 }
