@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# The test suite: everything CI runs. Run from anywhere; needs only a Rust toolchain today.
+# The test suite: everything CI runs. Run from anywhere, as root (it installs missing Debian
+# packages and starts the services some tests need).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
+# Services the sink tests need (scripts/services/), stopped on exit: an isolated journald.
+SERVICES=$(mktemp -d /tmp/faultline-services.XXXXXX)
+trap 'scripts/services/journald.sh stop "$SERVICES"; rm -rf "$SERVICES"' EXIT
+eval "$(scripts/services/journald.sh start "$SERVICES")"
 cargo test --locked

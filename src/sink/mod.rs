@@ -20,6 +20,7 @@
 //! time, e.g. for metrics).
 
 pub mod http;
+pub mod journal;
 pub mod spool;
 pub mod stdout;
 pub mod webhook;
@@ -179,7 +180,16 @@ pub fn spawn(
                 targets.push(Target::Spooled { spool, activity: false });
                 stats.push((name, st));
             }
-            SinkSpec::Journal(_) => bail!("the journal sink is not available yet"),
+            SinkSpec::Journal(j) => {
+                let name = unique("journal".into());
+                journal::check_socket(&j.socket)?;
+                let spool = open_spool("journal", &j.socket.display().to_string(), &name, &st)?;
+                let sp = spool.clone();
+                let sink = journal::Journal::new(j.socket.clone(), st.clone());
+                starts.push(Box::new(move || tokio::spawn(sink.run(sp, delivery))));
+                targets.push(Target::Spooled { spool, activity: false });
+                stats.push((name, st));
+            }
             SinkSpec::Alertmanager(_) => bail!("the alertmanager sink is not available yet"),
         }
     }

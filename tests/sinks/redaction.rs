@@ -1,9 +1,10 @@
-//! Redaction across every sink: each secret shape of the table is absent from stdout and the
-//! webhook; ordinary lines arrive unchanged.
+//! Redaction across every sink: each secret shape of the table is absent from stdout, the
+//! webhook and the journal; ordinary lines arrive unchanged.
 
 use serde_json::Value;
 
 use crate::harness::{Daemon, append, config, strings, wait_for};
+use crate::journal::{entry_of, field, journald};
 use crate::receiver::{Behaviour, Receiver};
 
 /// (line, secret) from the shared table (`«secret»` marks the secret).
@@ -29,6 +30,7 @@ fn leaks(texts: &[String], secret: &str) -> bool {
 
 #[test]
 fn secrets_are_absent_from_every_sink_and_ordinary_lines_arrive_unchanged() {
+    let (socket, journal_dir) = journald();
     let dir = tempfile::tempdir().unwrap();
     let hook = Receiver::start(Behaviour::Answer { fail_first: 0 });
     let log = dir.path().join("app.log");
@@ -36,8 +38,9 @@ fn secrets_are_absent_from_every_sink_and_ordinary_lines_arrive_unchanged() {
     let cfg = config(
         dir.path(),
         &format!(
-            "sinks:\n  - {{type: stdout, format: json}}\n  - {{type: webhook, url: '{}'}}\n",
-            hook.url("/")
+            "sinks:\n  - {{type: stdout, format: json}}\n  - {{type: webhook, url: '{}'}}\n  - {{type: journal, socket: '{}'}}\n",
+            hook.url("/"),
+            socket.display()
         ),
     );
     let mut d =
@@ -61,16 +64,32 @@ fn secrets_are_absent_from_every_sink_and_ordinary_lines_arrive_unchanged() {
         let r = hook.requests();
         (r.len() >= total).then_some(r)
     });
+    let mut journal = Vec::new();
+    for f in &findings {
+        journal.push(entry_of(&journal_dir, f["id"].as_str().unwrap()));
+    }
+
     let mut stdout_texts = Vec::new();
     findings.iter().for_each(|f| strings(f, &mut stdout_texts));
     let mut hook_texts = Vec::new();
     bodies.iter().for_each(|r| strings(&r.json(), &mut hook_texts));
+    let mut journal_texts = Vec::new();
+    for e in &journal {
+        for (k, _) in e.as_object().unwrap() {
+            if k.starts_with("FAULTLINE_") || k == "MESSAGE" {
+                journal_texts.push(field(e, k));
+            }
+        }
+    }
+
     for (i, (line, secret)) in secrets.iter().enumerate() {
         let f = &findings[i];
         let ev = evidence(f);
         assert!(ev.starts_with(&format!("leaktest-{i} ")), "finding {i} is about line {i}: {ev}");
         assert!(ev.contains("[REDACTED]"), "{line:?} was masked: {ev:?}");
-        for (sink, texts) in [("stdout", &stdout_texts), ("webhook", &hook_texts)] {
+        for (sink, texts) in
+            [("stdout", &stdout_texts), ("webhook", &hook_texts), ("journal", &journal_texts)]
+        {
             assert!(!leaks(texts, secret), "secret {secret:?} of {line:?} leaked to {sink}");
         }
     }
@@ -80,6 +99,9 @@ fn secrets_are_absent_from_every_sink_and_ordinary_lines_arrive_unchanged() {
         assert_eq!(evidence(f), want, "an ordinary line is unchanged on stdout");
         let body = bodies.iter().map(|r| r.json()).find(|b| b["id"] == f["id"]).expect("at the webhook");
         assert_eq!(evidence(&body), want, "and at the webhook");
+        let e =
+            journal.iter().find(|e| field(e, "FAULTLINE_FINDING_ID") == f["id"].as_str().unwrap()).unwrap();
+        assert_eq!(field(e, "FAULTLINE_EVIDENCE"), want, "and in the journal");
     }
     d.stop();
 }
