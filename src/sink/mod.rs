@@ -19,6 +19,7 @@
 //! [`spawn`] returns the fan-out task and one [`SinkStats`] per sink (atomics: read them at any
 //! time, e.g. for metrics).
 
+pub mod alertmanager;
 pub mod http;
 pub mod journal;
 pub mod spool;
@@ -123,7 +124,7 @@ fn spool_id(kind: &str, key: &str) -> String {
 pub fn spawn(
     cfg: &WatchConfig,
     state_dir: &Path,
-    _heartbeat: Duration,
+    heartbeat: Duration,
     mut findings: mpsc::Receiver<Event>,
 ) -> Result<Sinks> {
     let redactor = if cfg.redact.enabled {
@@ -190,7 +191,18 @@ pub fn spawn(
                 targets.push(Target::Spooled { spool, activity: false });
                 stats.push((name, st));
             }
-            SinkSpec::Alertmanager(_) => bail!("the alertmanager sink is not available yet"),
+            SinkSpec::Alertmanager(a) => {
+                let name =
+                    unique(a.name.clone().unwrap_or_else(|| format!("alertmanager:{}", url_host(&a.url))));
+                let key = format!("{}|{}", a.url, a.name.as_deref().unwrap_or(""));
+                let spool = open_spool("alertmanager", &key, &name, &st)?;
+                let sink =
+                    alertmanager::Alertmanager::new(a, &name, spool.dir(), delivery, heartbeat, st.clone())?;
+                let sp = spool.clone();
+                starts.push(Box::new(move || tokio::spawn(sink.run(sp))));
+                targets.push(Target::Spooled { spool, activity: true });
+                stats.push((name, st));
+            }
         }
     }
     let tasks: Vec<(String, JoinHandle<()>)> =

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 #[derive(Debug, Clone, Copy)]
 pub enum Behaviour {
@@ -27,6 +27,7 @@ pub struct Request {
     pub body: Vec<u8>,
     /// When it was read.
     pub at: Instant,
+    pub wall: SystemTime,
     /// The status answered (0: none).
     pub answered: u16,
 }
@@ -141,6 +142,7 @@ fn serve(
             headers,
             body,
             at: Instant::now(),
+            wall: SystemTime::now(),
             answered: status,
         });
         if status == 0 {

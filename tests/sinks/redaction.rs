@@ -1,5 +1,5 @@
 //! Redaction across every sink: each secret shape of the table is absent from stdout, the
-//! webhook and the journal; ordinary lines arrive unchanged.
+//! webhook, the journal and Alertmanager; ordinary lines arrive unchanged.
 
 use serde_json::Value;
 
@@ -33,14 +33,16 @@ fn secrets_are_absent_from_every_sink_and_ordinary_lines_arrive_unchanged() {
     let (socket, journal_dir) = journald();
     let dir = tempfile::tempdir().unwrap();
     let hook = Receiver::start(Behaviour::Answer { fail_first: 0 });
+    let am = Receiver::start(Behaviour::Answer { fail_first: 0 });
     let log = dir.path().join("app.log");
     append(&log, "starting\n");
     let cfg = config(
         dir.path(),
         &format!(
-            "sinks:\n  - {{type: stdout, format: json}}\n  - {{type: webhook, url: '{}'}}\n  - {{type: journal, socket: '{}'}}\n",
+            "sinks:\n  - {{type: stdout, format: json}}\n  - {{type: webhook, url: '{}'}}\n  - {{type: journal, socket: '{}'}}\n  - {{type: alertmanager, urls: ['{}'], resend_interval: 1s}}\n",
             hook.url("/"),
-            socket.display()
+            socket.display(),
+            am.url("")
         ),
     );
     let mut d =
@@ -68,6 +70,10 @@ fn secrets_are_absent_from_every_sink_and_ordinary_lines_arrive_unchanged() {
     for f in &findings {
         journal.push(entry_of(&journal_dir, f["id"].as_str().unwrap()));
     }
+    let am_posts = wait_for("alerts posted", || {
+        let r = am.requests();
+        r.iter().any(|p| p.text().contains(findings.last().unwrap()["id"].as_str().unwrap())).then_some(r)
+    });
 
     let mut stdout_texts = Vec::new();
     findings.iter().for_each(|f| strings(f, &mut stdout_texts));
@@ -81,15 +87,20 @@ fn secrets_are_absent_from_every_sink_and_ordinary_lines_arrive_unchanged() {
             }
         }
     }
+    let mut am_texts = Vec::new();
+    am_posts.iter().for_each(|r| strings(&r.json(), &mut am_texts));
 
     for (i, (line, secret)) in secrets.iter().enumerate() {
         let f = &findings[i];
         let ev = evidence(f);
         assert!(ev.starts_with(&format!("leaktest-{i} ")), "finding {i} is about line {i}: {ev}");
         assert!(ev.contains("[REDACTED]"), "{line:?} was masked: {ev:?}");
-        for (sink, texts) in
-            [("stdout", &stdout_texts), ("webhook", &hook_texts), ("journal", &journal_texts)]
-        {
+        for (sink, texts) in [
+            ("stdout", &stdout_texts),
+            ("webhook", &hook_texts),
+            ("journal", &journal_texts),
+            ("alertmanager", &am_texts),
+        ] {
             assert!(!leaks(texts, secret), "secret {secret:?} of {line:?} leaked to {sink}");
         }
     }
@@ -103,6 +114,8 @@ fn secrets_are_absent_from_every_sink_and_ordinary_lines_arrive_unchanged() {
             journal.iter().find(|e| field(e, "FAULTLINE_FINDING_ID") == f["id"].as_str().unwrap()).unwrap();
         assert_eq!(field(e, "FAULTLINE_EVIDENCE"), want, "and in the journal");
     }
+    let last_plain = format!("leaktest-{} {}", 1000 + plain.len() - 1, plain.last().unwrap());
+    assert!(am_texts.iter().any(|t| t.contains(&last_plain)), "and in Alertmanager's description");
     d.stop();
 }
 
