@@ -152,7 +152,17 @@ impl Daemon {
             self.seen.push(f);
         }
         std::thread::sleep(Duration::from_millis(100));
-        (self.log(), self.seen)
+        (self.log(), std::mem::take(&mut self.seen))
+    }
+}
+
+impl Drop for Daemon {
+    /// A test that fails midway does not leave its daemon running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
