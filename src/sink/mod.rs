@@ -26,6 +26,7 @@ pub mod spool;
 pub mod stdout;
 pub mod webhook;
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -208,34 +209,73 @@ pub fn spawn(
     let tasks: Vec<(String, JoinHandle<()>)> =
         starts.into_iter().zip(stats.iter()).map(|(start, (name, _))| (name.clone(), start())).collect();
     let summary = stats.clone();
+    let mut memory: Vec<(mpsc::Sender<Arc<Event>>, Arc<SinkStats>)> = Vec::new();
+    let mut spooled: Vec<(Arc<Spool>, bool)> = Vec::new();
+    for t in targets {
+        match t {
+            Target::Memory { tx, stats } => memory.push((tx, stats)),
+            Target::Spooled { spool, activity } => spooled.push((spool, activity)),
+        }
+    }
     let task = tokio::spawn(async move {
-        while let Some(mut event) = findings.recv().await {
-            redactor.event(&mut event);
-            let event = Arc::new(event);
-            // Disk first: network sinks never make the fan-out wait on the network...
-            for t in &targets {
-                if let Target::Spooled { spool, activity } = t {
-                    if *activity || matches!(*event, Event::Finding(_)) {
-                        spool.push(&event);
+        // Events a memory sink (stdout) has not taken yet because its queue is full. While there
+        // are fewer than `queue` per memory sink, the fan-out keeps taking events in, so the
+        // spooled sinks get every finding made even while stdout is stalled; beyond that it stops,
+        // and the sources wait (stdout's back-pressure).
+        let mut waiting: VecDeque<(usize, Arc<Event>)> = VecDeque::new();
+        let limit = queue * memory.len().max(1);
+        loop {
+            let front = waiting.front().map(|(i, _)| *i);
+            tokio::select! {
+                biased;
+                permit = async { memory[front.unwrap_or(0)].0.reserve().await }, if front.is_some() => {
+                    let (i, event) = waiting.pop_front().expect("front");
+                    match permit {
+                        Ok(p) => p.send(event),
+                        Err(_) => {
+                            memory[i].1.queued.fetch_sub(1, Ordering::Relaxed);
+                        }
                     }
                 }
-            }
-            // ...then stdout, which may apply back-pressure.
-            for t in &targets {
-                if let Target::Memory { tx, stats } = t {
-                    SinkStats::add(&stats.queued, 1);
-                    if tx.send(event.clone()).await.is_err() {
-                        stats.queued.fetch_sub(1, Ordering::Relaxed);
+                event = findings.recv(), if waiting.len() < limit => {
+                    let Some(mut event) = event else { break };
+                    redactor.event(&mut event);
+                    let event = Arc::new(event);
+                    // Disk first: spooled sinks never make the fan-out wait on them.
+                    for (spool, activity) in &spooled {
+                        if *activity || matches!(*event, Event::Finding(_)) {
+                            spool.push(&event);
+                        }
+                    }
+                    for (i, (_, stats)) in memory.iter().enumerate() {
+                        SinkStats::add(&stats.queued, 1);
+                        waiting.push_back((i, event.clone()));
                     }
                 }
             }
         }
         let deadline = tokio::time::Instant::now() + delivery.drain_timeout;
-        for t in targets {
-            if let Target::Spooled { spool, .. } = t {
-                spool.close(deadline);
+        for (spool, _) in &spooled {
+            spool.close(deadline);
+        }
+        while let Some((i, event)) = waiting.pop_front() {
+            let (tx, stats) = &memory[i];
+            match tokio::time::timeout_at(deadline, tx.send(event)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => {
+                    stats.queued.fetch_sub(1, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    // A stalled stdout at shutdown: what it has not taken is lost.
+                    let lost = 1 + waiting.iter().filter(|(j, _)| *j == i).count() as u64;
+                    waiting.retain(|(j, _)| *j != i);
+                    stats.queued.fetch_sub(lost, Ordering::Relaxed);
+                    SinkStats::add(&stats.dropped, lost);
+                    warn!(lost, "Stdout did not take these findings before the drain time was up.");
+                }
             }
         }
+        drop(memory);
         for (name, mut t) in tasks {
             // Sinks stop by themselves at the deadline; this is only a safety net.
             let grace = deadline + Duration::from_secs(2);
