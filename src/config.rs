@@ -44,6 +44,10 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     listen: Option<Spanned<String>>,
+    #[serde(default)]
+    delivery: RawDelivery,
+    #[serde(default)]
+    redact: RawRedact,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -124,6 +128,65 @@ struct RawSink {
     kind: Option<Spanned<String>>,
     #[serde(default)]
     format: Option<Spanned<String>>,
+    // Network and journal sinks (see `sink_specs`).
+    #[serde(default)]
+    name: Option<Spanned<String>>,
+    #[serde(default)]
+    url: Option<Spanned<String>>,
+    #[serde(default)]
+    urls: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    template: Option<Spanned<String>>,
+    #[serde(default)]
+    secret_file: Option<Spanned<String>>,
+    #[serde(default)]
+    secret_env: Option<Spanned<String>>,
+    #[serde(default)]
+    authorization_file: Option<Spanned<String>>,
+    #[serde(default)]
+    authorization_env: Option<Spanned<String>>,
+    #[serde(default)]
+    headers: Option<Spanned<BTreeMap<String, String>>>,
+    #[serde(default)]
+    batch_max: Option<Spanned<usize>>,
+    #[serde(default)]
+    batch_wait: Option<Spanned<String>>,
+    #[serde(default)]
+    timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    socket: Option<Spanned<String>>,
+    #[serde(default)]
+    resend_interval: Option<Spanned<String>>,
+    #[serde(default)]
+    runbook_url: Option<Spanned<String>>,
+    #[serde(default)]
+    labels: Option<Spanned<BTreeMap<String, String>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDelivery {
+    #[serde(default)]
+    spool_max: Option<Spanned<usize>>,
+    #[serde(default)]
+    spool_max_age: Option<Spanned<String>>,
+    #[serde(default)]
+    drain_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    retry_initial: Option<Spanned<String>>,
+    #[serde(default)]
+    retry_max: Option<Spanned<String>>,
+    #[serde(default)]
+    unready_after: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedact {
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    patterns: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -201,6 +264,144 @@ pub enum OutputFormat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SinkSpec {
     Stdout { format: OutputFormat },
+    Webhook(WebhookSink),
+    Journal(JournalSink),
+    Alertmanager(AlertmanagerSink),
+}
+
+/// Where a secret is read from when the daemon starts (never the secret itself, so a config
+/// can be printed or logged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    File(PathBuf),
+    Env(String),
+}
+
+/// The body a webhook receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookTemplate {
+    /// The finding itself (`faultline.finding/v1`); a JSON array of them when batching.
+    Raw,
+    /// `{"text": …}` for Slack and Mattermost incoming webhooks.
+    Slack,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSink {
+    pub name: Option<String>,
+    pub url: String,
+    pub template: WebhookTemplate,
+    /// Key of the `X-Faultline-Signature` HMAC.
+    pub secret: Option<SecretSource>,
+    /// Value of the `Authorization` header.
+    pub authorization: Option<SecretSource>,
+    pub headers: Vec<(String, String)>,
+    /// Findings per request (1: one object per request; more: a JSON array).
+    pub batch_max: usize,
+    /// How long a batch waits to fill up.
+    pub batch_wait: Duration,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+impl WebhookSink {
+    pub fn new(url: impl Into<String>) -> Self {
+        WebhookSink {
+            name: None,
+            url: url.into(),
+            template: WebhookTemplate::Raw,
+            secret: None,
+            authorization: None,
+            headers: Vec::new(),
+            batch_max: 1,
+            batch_wait: Duration::from_secs(1),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+pub const DEFAULT_JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalSink {
+    pub socket: PathBuf,
+}
+
+impl Default for JournalSink {
+    fn default() -> Self {
+        JournalSink { socket: PathBuf::from(DEFAULT_JOURNAL_SOCKET) }
+    }
+}
+
+/// One Alertmanager replica (a config entry with several `urls` gives one sink per URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertmanagerSink {
+    pub name: Option<String>,
+    pub url: String,
+    /// Firing alerts are re-sent this often, with `endsAt` = now + 4 × this.
+    pub resend_interval: Duration,
+    /// `{playbook}` is replaced with the playbook id.
+    pub runbook_url: Option<String>,
+    /// Static labels added to every alert (e.g. `cluster`).
+    pub labels: BTreeMap<String, String>,
+    pub timeout: Duration,
+}
+
+impl AlertmanagerSink {
+    pub fn new(url: impl Into<String>) -> Self {
+        AlertmanagerSink {
+            name: None,
+            url: url.into(),
+            resend_interval: Duration::from_secs(60),
+            runbook_url: None,
+            labels: BTreeMap::new(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// How network and journal sinks deliver: spool bounds, retries, the drain at shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    /// Findings kept per sink while undelivered; the oldest are dropped beyond this.
+    pub spool_max: usize,
+    /// Undelivered findings older than this are dropped.
+    pub spool_max_age: Duration,
+    /// At shutdown, sinks get this long to deliver what they hold; the rest stays spooled.
+    pub drain_timeout: Duration,
+    /// Back-off before the first retry (doubling, full jitter)...
+    pub retry_initial: Duration,
+    /// ...up to this.
+    pub retry_max: Duration,
+    /// A sink whose deliveries have failed for this long makes the daemon not ready (`/readyz`).
+    pub unready_after: Duration,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            spool_max: 10_000,
+            spool_max_age: Duration::from_secs(24 * 3600),
+            drain_timeout: Duration::from_secs(5),
+            retry_initial: Duration::from_millis(500),
+            retry_max: Duration::from_secs(60),
+            unready_after: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Redaction of secrets before any sink sees a finding (see `redact`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedactSpec {
+    pub enabled: bool,
+    /// Extra regexes (a group named `secret` limits what is masked).
+    pub patterns: Vec<String>,
+}
+
+impl Default for RedactSpec {
+    fn default() -> Self {
+        RedactSpec { enabled: true, patterns: Vec::new() }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -257,6 +458,8 @@ pub struct WatchConfig {
     pub once: bool,
     /// Where `/metrics`, `/healthz` and `/readyz` are served (off when `None`).
     pub listen: Option<std::net::SocketAddr>,
+    pub delivery: Delivery,
+    pub redact: RedactSpec,
 }
 
 impl Default for WatchConfig {
@@ -276,6 +479,8 @@ impl Default for WatchConfig {
             log_format: LogFormat::Text,
             once: false,
             listen: None,
+            delivery: Delivery::default(),
+            redact: RedactSpec::default(),
         }
     }
 }
@@ -406,6 +611,227 @@ impl Validator<'_> {
             min_confidence: t.min_confidence.as_ref().map(|m| m.value),
         }
     }
+}
+
+/// Sink entries: which keys belong to which `type`, and their validation.
+impl Validator<'_> {
+    /// Reports keys that do not belong to a sink of type `kind`.
+    fn not_for_sink(&mut self, s: &RawSink, at: Loc, kind: &str) {
+        let allowed: &[&str] = match kind {
+            "stdout" => &["format"],
+            "webhook" => &[
+                "name",
+                "url",
+                "template",
+                "secret_file",
+                "secret_env",
+                "authorization_file",
+                "authorization_env",
+                "headers",
+                "batch_max",
+                "batch_wait",
+                "timeout",
+            ],
+            "journal" => &["socket"],
+            _ => &["name", "urls", "url", "resend_interval", "runbook_url", "labels", "timeout"],
+        };
+        let present = [
+            ("format", s.format.is_some()),
+            ("name", s.name.is_some()),
+            ("url", s.url.is_some()),
+            ("urls", s.urls.is_some()),
+            ("template", s.template.is_some()),
+            ("secret_file", s.secret_file.is_some()),
+            ("secret_env", s.secret_env.is_some()),
+            ("authorization_file", s.authorization_file.is_some()),
+            ("authorization_env", s.authorization_env.is_some()),
+            ("headers", s.headers.is_some()),
+            ("batch_max", s.batch_max.is_some()),
+            ("batch_wait", s.batch_wait.is_some()),
+            ("timeout", s.timeout.is_some()),
+            ("socket", s.socket.is_some()),
+            ("resend_interval", s.resend_interval.is_some()),
+            ("runbook_url", s.runbook_url.is_some()),
+            ("labels", s.labels.is_some()),
+        ];
+        for (key, is) in present {
+            if is && !allowed.contains(&key) {
+                self.error(at, format!("`{key}` is not a field of a `{kind}` sink"));
+            }
+        }
+    }
+
+    fn url(&mut self, u: &Spanned<String>, what: &str) -> Option<String> {
+        match check_http_url(&u.value) {
+            Ok(()) => Some(u.value.clone()),
+            Err(e) => {
+                self.error(loc(&u.referenced), format!("{what}: {e}"));
+                None
+            }
+        }
+    }
+
+    fn secret(
+        &mut self,
+        file: &Option<Spanned<String>>,
+        env: &Option<Spanned<String>>,
+        what: &str,
+        at: Loc,
+    ) -> Option<SecretSource> {
+        match (file, env) {
+            (Some(_), Some(_)) => {
+                self.error(at, format!("give `{what}_file` or `{what}_env`, not both"));
+                None
+            }
+            (Some(f), None) => Some(SecretSource::File(PathBuf::from(&f.value))),
+            (None, Some(e)) if e.value.is_empty() || e.value.contains('=') => {
+                self.error(loc(&e.referenced), format!("`{what}_env` must name an environment variable"));
+                None
+            }
+            (None, Some(e)) => Some(SecretSource::Env(e.value.clone())),
+            (None, None) => None,
+        }
+    }
+
+    /// A `webhook`, `journal` or `alertmanager` entry (an Alertmanager entry gives one sink
+    /// per URL).
+    fn sink(&mut self, s: &RawSink, at: Loc, kind: &str) -> Vec<SinkSpec> {
+        let timeout = self.duration(&s.timeout, "timeout").unwrap_or(Duration::from_secs(10));
+        let name = s.name.as_ref().map(|n| n.value.clone());
+        match kind {
+            "webhook" => {
+                let Some(url) = &s.url else {
+                    self.error(at, "a `webhook` sink needs `url`");
+                    return Vec::new();
+                };
+                let Some(url) = self.url(url, "url") else { return Vec::new() };
+                let mut w = WebhookSink::new(url);
+                w.name = name;
+                w.timeout = timeout;
+                match s.template.as_ref().map(|t| (t.value.as_str(), loc(&t.referenced))) {
+                    None | Some(("raw", _)) => {}
+                    Some(("slack", _)) => w.template = WebhookTemplate::Slack,
+                    Some((other, l)) => {
+                        self.error(l, format!("unknown template {other:?} (expected raw or slack)"))
+                    }
+                }
+                w.secret = self.secret(&s.secret_file, &s.secret_env, "secret", at);
+                w.authorization =
+                    self.secret(&s.authorization_file, &s.authorization_env, "authorization", at);
+                if let Some(h) = &s.headers {
+                    for (name, value) in &h.value {
+                        if let Err(e) = check_header(name, value) {
+                            self.error(loc(&h.referenced), format!("headers: {e}"));
+                        }
+                        w.headers.push((name.clone(), value.clone()));
+                    }
+                }
+                if let Some(b) = &s.batch_max {
+                    if b.value == 0 {
+                        self.error(loc(&b.referenced), "batch_max must be at least 1");
+                    }
+                    w.batch_max = b.value.max(1);
+                }
+                if let Some(d) = self.duration(&s.batch_wait, "batch_wait") {
+                    w.batch_wait = d;
+                }
+                vec![SinkSpec::Webhook(w)]
+            }
+            "journal" => {
+                let mut j = JournalSink::default();
+                if let Some(p) = &s.socket {
+                    j.socket = PathBuf::from(&p.value);
+                }
+                vec![SinkSpec::Journal(j)]
+            }
+            _ => {
+                let mut urls = Vec::new();
+                if let Some(u) = &s.url {
+                    urls.extend(self.url(u, "url"));
+                }
+                if let Some(list) = &s.urls {
+                    if list.value.is_empty() {
+                        self.error(loc(&list.referenced), "`urls` is empty");
+                    }
+                    for u in &list.value {
+                        if let Err(e) = check_http_url(u) {
+                            self.error(loc(&list.referenced), format!("urls: {e}"));
+                        } else {
+                            urls.push(u.clone());
+                        }
+                    }
+                }
+                if s.url.is_none() && s.urls.is_none() {
+                    self.error(at, "an `alertmanager` sink needs `urls` (every replica)");
+                }
+                let resend =
+                    self.duration(&s.resend_interval, "resend_interval").unwrap_or(Duration::from_secs(60));
+                if resend < Duration::from_millis(100) {
+                    self.error(at, "resend_interval must be at least 100ms");
+                }
+                let mut labels = BTreeMap::new();
+                if let Some(l) = &s.labels {
+                    for (k, val) in &l.value {
+                        if !is_label_name(k) {
+                            self.error(loc(&l.referenced), format!("labels: invalid label name {k:?}"));
+                        }
+                        labels.insert(k.clone(), val.clone());
+                    }
+                }
+                let several = urls.len() > 1;
+                urls.into_iter()
+                    .map(|url| {
+                        let mut a = AlertmanagerSink::new(url.clone());
+                        a.name = name
+                            .as_ref()
+                            .map(|n| if several { format!("{n}@{}", url_host(&url)) } else { n.clone() });
+                        a.resend_interval = resend;
+                        a.runbook_url = s.runbook_url.as_ref().map(|r| r.value.clone());
+                        a.labels = labels.clone();
+                        a.timeout = timeout;
+                        SinkSpec::Alertmanager(a)
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+/// An http(s) URL (a sink's address).
+pub fn check_http_url(url: &str) -> Result<(), String> {
+    let u = reqwest::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
+    match u.scheme() {
+        "http" | "https" if u.host_str().is_some() => Ok(()),
+        "http" | "https" => Err("URL has no host".into()),
+        other => Err(format!("URL scheme {other:?} is not http or https")),
+    }
+}
+
+/// `host[:port]` of a URL, without credentials, path or query (safe to log).
+pub fn url_host(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => "?".into(),
+        },
+        Err(_) => "?".into(),
+    }
+}
+
+fn check_header(name: &str, value: &str) -> Result<(), String> {
+    reqwest::header::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("invalid header name {name:?}"))?;
+    reqwest::header::HeaderValue::from_str(value)
+        .map_err(|_| format!("invalid value for header {name:?}"))?;
+    Ok(())
+}
+
+/// A Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub fn is_label_name(name: &str) -> bool {
+    let mut b = name.bytes();
+    b.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
 /// Reads and validates a config file. Paths in it are taken as written (relative to the
@@ -572,6 +998,7 @@ pub fn parse(text: &str, file: &str) -> Result<WatchConfig, Diagnostics> {
         let s = &entry.value;
         match s.kind.as_ref().map(|k| (k.value.as_str(), loc(&k.referenced))) {
             Some(("stdout", _)) => {
+                v.not_for_sink(s, at, "stdout");
                 let format = match s.format.as_ref().map(|f| (f.value.as_str(), loc(&f.referenced))) {
                     None | Some(("text", _)) => OutputFormat::Text,
                     Some(("json", _)) => OutputFormat::Json,
@@ -582,9 +1009,47 @@ pub fn parse(text: &str, file: &str) -> Result<WatchConfig, Diagnostics> {
                 };
                 cfg.sinks.push(SinkSpec::Stdout { format });
             }
-            Some((other, l)) => v.error(l, format!("unknown sink type {other:?} (expected stdout)")),
+            Some((kind @ ("webhook" | "journal" | "alertmanager"), _)) => {
+                v.not_for_sink(s, at, kind);
+                cfg.sinks.extend(v.sink(s, at, kind));
+            }
+            Some((other, l)) => v.error(
+                l,
+                format!("unknown sink type {other:?} (expected stdout, webhook, journal or alertmanager)"),
+            ),
             None => v.error(at, "sink is missing `type`"),
         }
+    }
+    let d = &raw.delivery;
+    if let Some(m) = &d.spool_max {
+        if m.value == 0 {
+            v.error(loc(&m.referenced), "delivery.spool_max must be at least 1");
+        }
+        cfg.delivery.spool_max = m.value.max(1);
+    }
+    if let Some(t) = v.duration(&d.spool_max_age, "delivery.spool_max_age") {
+        cfg.delivery.spool_max_age = t;
+    }
+    if let Some(t) = v.duration(&d.drain_timeout, "delivery.drain_timeout") {
+        cfg.delivery.drain_timeout = t;
+    }
+    if let Some(t) = v.duration(&d.retry_initial, "delivery.retry_initial") {
+        cfg.delivery.retry_initial = t.max(Duration::from_millis(1));
+    }
+    if let Some(t) = v.duration(&d.retry_max, "delivery.retry_max") {
+        cfg.delivery.retry_max = t.max(Duration::from_millis(1));
+    }
+    if let Some(t) = v.duration(&d.unready_after, "delivery.unready_after") {
+        cfg.delivery.unready_after = t;
+    }
+    if let Some(enabled) = raw.redact.enabled {
+        cfg.redact.enabled = enabled;
+    }
+    for p in &raw.redact.patterns {
+        if let Err(e) = crate::redact::Redactor::check_pattern(&p.value) {
+            v.error(loc(&p.referenced), format!("redact.patterns: invalid regex: {e}"));
+        }
+        cfg.redact.patterns.push(p.value.clone());
     }
 
     let l = &raw.limits;
@@ -689,6 +1154,67 @@ mod tests {
         assert_eq!(cfg.sources.len(), 1);
         assert_eq!(cfg.defaults, Thresholds::default());
         assert_eq!(cfg.limits, Limits::default());
+        assert_eq!(cfg.delivery, Delivery::default());
+        assert_eq!(cfg.redact, RedactSpec::default());
+    }
+
+    /// The example's commented-out sinks (`  # - type: …` and the indented lines under it) are
+    /// valid too.
+    #[test]
+    fn the_documented_sink_examples_are_valid() {
+        let text = include_str!("../config/faultline.yaml");
+        let mut in_sinks = false;
+        let mut out = String::new();
+        for line in text.lines() {
+            if line == "sinks:" {
+                in_sinks = true;
+            } else if !line.is_empty() && !line.starts_with([' ', '#']) {
+                in_sinks = false;
+            }
+            match line.strip_prefix("  # ") {
+                // An example line (`- type: …` or an indented key), not prose.
+                Some(rest) if in_sinks && (rest.starts_with("- ") || rest.starts_with(' ')) => {
+                    out.push_str(&format!("  {rest}\n"))
+                }
+                _ => out.push_str(&format!("{line}\n")),
+            }
+        }
+        let cfg = parse(&out, "config/faultline.yaml").unwrap_or_else(|e| panic!("{e:?}"));
+        let kinds: Vec<&str> = cfg
+            .sinks
+            .iter()
+            .map(|s| match s {
+                SinkSpec::Stdout { .. } => "stdout",
+                SinkSpec::Webhook(_) => "webhook",
+                SinkSpec::Journal(_) => "journal",
+                SinkSpec::Alertmanager(_) => "alertmanager",
+            })
+            .collect();
+        assert_eq!(kinds, ["stdout", "webhook", "journal", "alertmanager", "alertmanager"]);
+        let SinkSpec::Webhook(w) = &cfg.sinks[1] else { unreachable!() };
+        assert_eq!(w.secret, Some(SecretSource::File("/etc/faultline/webhook-secret".into())));
+        assert_eq!(w.headers, [("X-Team".to_string(), "platform".to_string())]);
+        let SinkSpec::Alertmanager(a) = &cfg.sinks[4] else { unreachable!() };
+        assert_eq!(a.url, "http://alertmanager-1.monitoring:9093");
+        assert_eq!(a.name.as_deref(), Some("am@alertmanager-1.monitoring:9093"));
+        assert_eq!(a.labels["cluster"], "prod-eu-1");
+        assert_eq!(a.resend_interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn sink_entries_are_validated_with_positions() {
+        let e = errors(
+            "sinks:\n  - type: webhook\n    url: ftp://x\n  - type: journal\n    url: http://x\n  - type: webhook\n    url: http://x\n    batch_max: 0\n    secret_file: a\n    secret_env: B\n  - type: alertmanager\n  - type: pager\nredact:\n  patterns: ['(']\ndelivery:\n  spool_max_age: soon\n",
+        );
+        assert_eq!(e.len(), 8, "{e:?}");
+        assert!(e[0].contains("3:10: error: url: URL scheme \"ftp\" is not http or https"), "{e:?}");
+        assert!(e[1].contains("4:5: error: `url` is not a field of a `journal` sink"), "{e:?}");
+        assert!(e[2].contains("6:5: error: give `secret_file` or `secret_env`, not both"), "{e:?}");
+        assert!(e[3].contains("8:16: error: batch_max must be at least 1"), "{e:?}");
+        assert!(e[4].contains("11:5: error: an `alertmanager` sink needs `urls`"), "{e:?}");
+        assert!(e[5].contains("12:11: error: unknown sink type \"pager\""), "{e:?}");
+        assert!(e[6].contains("16:18: error: delivery.spool_max_age: invalid duration"), "{e:?}");
+        assert!(e[7].ends_with("14:14: error: redact.patterns: invalid regex: unclosed group"), "{e:?}");
     }
 
     #[test]

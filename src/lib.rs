@@ -30,6 +30,7 @@ pub mod frame;
 pub mod matcher;
 pub mod normalize;
 pub mod playbook;
+pub mod redact;
 pub mod render;
 pub mod sink;
 pub mod source;

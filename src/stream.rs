@@ -56,8 +56,6 @@ pub struct StreamProcessor {
     correlator: StreamCorrelator,
     stats: StreamStats,
     max_line_bytes: usize,
-    /// Per playbook id: the last finding made (id, first seen), for activity news about it.
-    last_findings: std::collections::HashMap<String, (String, String, PlaybookRef)>,
     counters: Option<Arc<Counters>>,
 }
 
@@ -69,7 +67,6 @@ impl StreamProcessor {
             correlator: StreamCorrelator::new(),
             stats: StreamStats::default(),
             max_line_bytes: shared.max_line_bytes,
-            last_findings: Default::default(),
             counters: None,
         }
     }
@@ -86,7 +83,6 @@ impl StreamProcessor {
     pub fn rebind(&mut self, old: &Shared, new: &Shared, keep: &dyn Fn(&str) -> bool) {
         let snap = self.correlator.snapshot(&old.catalog);
         self.correlator = StreamCorrelator::restore(snap, &new.catalog, keep);
-        self.last_findings.retain(|id, _| keep(id) && new.catalog.find(id).is_some());
     }
 
     /// Adds an input read from its start; returns its id.
@@ -208,21 +204,26 @@ impl StreamProcessor {
         ws.activity.clear();
         self.correlator.activity(&sh.policy, now, &mut ws.activity);
         for a in ws.activity.drain(..) {
-            let id = &sh.catalog.playbook(&sh.catalog.rules[a.rules]).id;
-            let Some((finding_id, first_seen, playbook)) = self.last_findings.get(id) else { continue };
+            // News are about the last finding made for the playbook (kept in the correlator,
+            // so they resume after a restart); a playbook reported only as an alternative has
+            // none.
+            let Some(finding) = self.correlator.reported_finding(a.rules) else { continue };
+            let p = sh.catalog.playbook(&sh.catalog.rules[a.rules]);
             out.push(Event::Activity(Box::new(Activity {
-                finding_id: finding_id.clone(),
-                playbook: playbook.clone(),
+                finding_id: finding.id.clone(),
+                playbook: PlaybookRef {
+                    id: p.id.clone(),
+                    title: p.title.clone(),
+                    category: p.category.clone(),
+                    severity: p.severity.as_str().into(),
+                },
                 stream: self.info.clone(),
                 host: sh.host.clone(),
-                first_seen: first_seen.clone(),
+                first_seen: rfc3339(finding.first_seen),
                 last_seen: rfc3339(a.last_seen),
                 active: a.active,
                 time: rfc3339(now),
             })));
-            if !a.active {
-                self.last_findings.remove(id);
-            }
         }
     }
 
@@ -303,8 +304,7 @@ impl StreamProcessor {
             if let Some(c) = &self.counters {
                 c.finding(&f.playbook.id);
             }
-            self.last_findings
-                .insert(f.playbook.id.clone(), (f.id.clone(), f.first_seen.clone(), f.playbook.clone()));
+            self.correlator.note_finding(report.rules, f.id.clone(), report.first_seen);
             out.push(Event::Finding(Box::new(f)));
         }
     }

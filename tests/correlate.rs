@@ -205,3 +205,16 @@ fn a_reported_playbook_is_announced_active_while_it_matches_then_quiet_once() {
     s.corr.activity(&s.policy, secs(400), &mut news);
     assert!(news.is_empty(), "quiet is announced once");
 }
+
+#[test]
+fn the_finding_that_activity_news_are_about_survives_a_checkpoint() {
+    let defaults = Thresholds { settle: Duration::ZERO, ..Default::default() };
+    let mut s = Stream::new(catalog(&[OOM]), defaults);
+    s.line(secs(0), "out of memory");
+    let rules = s.reports[0].rules;
+    s.corr.note_finding(rules, "f-1".into(), secs(0));
+    let json = serde_json::to_string(&s.corr.snapshot(&s.cat)).unwrap();
+    let restored = StreamCorrelator::restore(serde_json::from_str(&json).unwrap(), &s.cat, |_| true);
+    let f = restored.reported_finding(rules).expect("kept across the checkpoint");
+    assert_eq!((f.id.as_str(), f.first_seen), ("f-1", secs(0)));
+}

@@ -246,6 +246,10 @@ fn metrics_validate_with_promtool_and_move_as_lines_flow() {
     assert_eq!(bytes(&after) - bytes(&before), text.len() as f64);
     assert_eq!(metric(&after, "faultline_findings_total", "playbook=\"boom\""), 1.0);
     assert_eq!(metric(&after, "faultline_open_files", "kind=\"file\""), 1.0);
+    wait_for("the stdout sink to count its finding", || {
+        http_get(port, "/metrics").1.contains("faultline_sink_sent_total{sink=\"stdout\"} 1")
+    });
+    let (_, after) = http_get(port, "/metrics");
     assert!(after.contains("faultline_build_info{version="), "{after}");
     assert!(after.contains("faultline_reloads_total{result=\"ok\"} 0"), "{after}");
     // promtool validates the exposition format (and its naming conventions).

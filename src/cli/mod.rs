@@ -32,6 +32,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Rank the playbooks that explain a log (a file, or `-` for stdin)
     Analyze(analyze::AnalyzeArgs),

@@ -8,7 +8,8 @@ use clap::Args;
 
 use super::PlaybookArgs;
 use crate::config::{
-    self, ExecSource, FileSource, LogFormat, OutputFormat, Restart, SinkSpec, SourceSpec, Start, WatchConfig,
+    self, AlertmanagerSink, ExecSource, FileSource, JournalSink, LogFormat, OutputFormat, Restart,
+    SecretSource, SinkSpec, SourceSpec, Start, WatchConfig, WebhookSink,
 };
 use crate::daemon::Control;
 use crate::exit::Exit;
@@ -57,8 +58,33 @@ pub struct WatchArgs {
     /// Serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9464; off by default)
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<std::net::SocketAddr>,
+    /// POST every finding to this URL (JSON, retried, spooled while undelivered; repeatable)
+    #[arg(long = "webhook", value_name = "URL", value_parser = parse_url)]
+    pub webhooks: Vec<String>,
+    /// Sign --webhook requests with the secret in FILE (header X-Faultline-Signature)
+    #[arg(long, value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Write every finding to the systemd journal
+    #[arg(long)]
+    pub journal: bool,
+    /// The journal's socket (implies --journal) [default: /run/systemd/journal/socket]
+    #[arg(long, value_name = "PATH")]
+    pub journal_socket: Option<PathBuf>,
+    /// Send alerts to this Alertmanager (give every replica; repeatable)
+    #[arg(long = "alertmanager", value_name = "URL", value_parser = parse_url)]
+    pub alertmanagers: Vec<String>,
+    /// No findings on stdout (other sinks still get them)
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Do not mask secrets (tokens, passwords, keys) in findings
+    #[arg(long)]
+    pub no_redact: bool,
     #[command(flatten)]
     pub playbooks: PlaybookArgs,
+}
+
+fn parse_url(s: &str) -> Result<String, String> {
+    config::check_http_url(s).map(|()| s.to_string())
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -116,13 +142,47 @@ pub fn resolve(args: &WatchArgs) -> Result<WatchConfig> {
     if let Some(format) = args.format {
         let mut replaced = false;
         for s in &mut cfg.sinks {
-            let SinkSpec::Stdout { format: f } = s;
-            *f = format;
-            replaced = true;
+            if let SinkSpec::Stdout { format: f } = s {
+                *f = format;
+                replaced = true;
+            }
         }
-        if !replaced {
+        if !replaced && !args.quiet {
             cfg.sinks.push(SinkSpec::Stdout { format });
         }
+    }
+    if args.quiet {
+        cfg.sinks.retain(|s| !matches!(s, SinkSpec::Stdout { .. }));
+    }
+    if args.webhook_secret_file.is_some() && args.webhooks.is_empty() {
+        bail!("--webhook-secret-file needs --webhook URL");
+    }
+    for url in &args.webhooks {
+        let mut w = WebhookSink::new(url.clone());
+        w.secret = args.webhook_secret_file.clone().map(SecretSource::File);
+        cfg.sinks.push(SinkSpec::Webhook(w));
+    }
+    if let Some(socket) = &args.journal_socket {
+        for s in &mut cfg.sinks {
+            if let SinkSpec::Journal(j) = s {
+                j.socket = socket.clone();
+            }
+        }
+    }
+    if (args.journal || args.journal_socket.is_some())
+        && !cfg.sinks.iter().any(|s| matches!(s, SinkSpec::Journal(_)))
+    {
+        let mut j = JournalSink::default();
+        if let Some(socket) = &args.journal_socket {
+            j.socket = socket.clone();
+        }
+        cfg.sinks.push(SinkSpec::Journal(j));
+    }
+    for url in &args.alertmanagers {
+        cfg.sinks.push(SinkSpec::Alertmanager(AlertmanagerSink::new(url.clone())));
+    }
+    if args.no_redact {
+        cfg.redact.enabled = false;
     }
     if let Some(dir) = &args.state_dir {
         cfg.state_dir = dir.clone();

@@ -230,6 +230,16 @@ struct PlaybookState {
     tracking: bool,
     /// When the last activity news went out.
     activity_sent: Millis,
+    /// The last finding made for this playbook (set by the stream), which activity news are
+    /// about; checkpointed, so news resume after a restart.
+    finding: Option<ReportedFinding>,
+}
+
+/// Which finding activity news are about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportedFinding {
+    pub id: String,
+    pub first_seen: Millis,
 }
 
 impl PlaybookState {
@@ -352,6 +362,16 @@ impl StreamCorrelator {
                 out.push(ActivityReport { rules: r, last_seen: st.last_seen, active: true });
             }
         }
+    }
+
+    /// Remembers the finding made from a report of playbook `rules`.
+    pub fn note_finding(&mut self, rules: usize, id: String, first_seen: Millis) {
+        self.playbooks.entry(rules).or_default().finding = Some(ReportedFinding { id, first_seen });
+    }
+
+    /// The last finding made for playbook `rules`, if its state is still kept.
+    pub fn reported_finding(&self, rules: usize) -> Option<&ReportedFinding> {
+        self.playbooks.get(&rules)?.finding.as_ref()
     }
 
     /// True while a report is waiting for its settle time.

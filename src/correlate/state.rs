@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{HitRecord, KeptLine, Millis, PatternState, Pending, PlaybookState, RawLine, StreamCorrelator};
+use super::{
+    HitRecord, KeptLine, Millis, PatternState, Pending, PlaybookState, RawLine, ReportedFinding,
+    StreamCorrelator,
+};
 use crate::engine::analysis::EvidenceLine;
 use crate::engine::stage::Stage;
 use crate::engine::{Catalog, spec_of};
@@ -43,6 +46,8 @@ struct PlaybookSnap {
     tracking: bool,
     #[serde(default)]
     activity_sent: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    finding: Option<ReportedFinding>,
 }
 
 /// A stream's correlation state, serialisable.
@@ -112,6 +117,7 @@ impl StreamCorrelator {
                 since_report: st.since_report,
                 tracking: st.tracking,
                 activity_sent: st.activity_sent,
+                finding: st.finding.clone(),
             })
             .collect();
         playbooks.sort_by(|a, b| a.playbook.cmp(&b.playbook));
@@ -155,6 +161,7 @@ impl StreamCorrelator {
                     since_report: p.since_report,
                     tracking: p.tracking,
                     activity_sent: p.activity_sent,
+                    finding: p.finding,
                 };
                 c.playbooks.insert(r, st);
             }

@@ -202,7 +202,14 @@ pub async fn run(
         info!(address = %addr, "Serving /metrics, /healthz and /readyz.");
     }
     let (events_tx, events_rx) = mpsc::channel::<Event>(cfg.limits.queue);
-    let sinks = crate::sink::spawn(&cfg.sinks, events_rx, cfg.limits.queue);
+    let sinks = crate::sink::spawn(&cfg, state.root(), shared.policy.activity_interval, events_rx)?;
+    for (name, stats) in &sinks.stats {
+        telemetry.add_sink(Arc::new(crate::sink::SinkProbe {
+            name: name.clone(),
+            stats: stats.clone(),
+            unready_after: cfg.delivery.unready_after,
+        }));
+    }
     let ctx = SourceContext {
         shared: shared.clone(),
         state,
@@ -312,7 +319,7 @@ pub async fn run(
     keep_alive.abort();
     // Every source has dropped its sender: the sinks drain and end.
     drop(ctx);
-    let _ = sinks.await;
+    let _ = sinks.task.await;
     let (streams, _, findings) = telemetry.totals();
     let bytes = telemetry.sources().iter().map(|c| Counters::get(&c.bytes)).sum();
     Ok(Summary { bytes, findings, streams })
@@ -324,7 +331,7 @@ fn note_restart_only_changes(old: &WatchConfig, new: &WatchConfig) {
     if old.state_dir != new.state_dir {
         changed.push("state_dir");
     }
-    if old.sinks != new.sinks {
+    if old.sinks != new.sinks || old.delivery != new.delivery || old.redact != new.redact {
         changed.push("sinks");
     }
     if old.listen != new.listen {
