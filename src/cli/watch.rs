@@ -8,8 +8,10 @@ use clap::Args;
 
 use super::PlaybookArgs;
 use crate::config::{
-    self, ExecSource, FileSource, LogFormat, OutputFormat, Restart, SinkSpec, SourceSpec, Start, WatchConfig,
+    self, ContainerSelector, DockerSource, ExecSource, FileSource, LogFormat, MultilineSpec, OutputFormat,
+    Restart, SinkSpec, SourceSpec, Start, StdinSource, WatchConfig,
 };
+use crate::decode::Format;
 use crate::exit::Exit;
 
 #[derive(Debug, Args)]
@@ -20,6 +22,10 @@ pub struct WatchArgs {
     /// Run a command and follow its stdout and stderr (restarted with back-off when it exits)
     #[arg(long = "exec", value_name = "CMD")]
     pub exec: Vec<String>,
+    /// Follow containers through the Docker Engine API (DOCKER_HOST or /var/run/docker.sock):
+    /// a name, an id, `label=KEY[=VALUE]`, or `*` for all (repeatable)
+    #[arg(long = "docker", value_name = "NAME|ID|label=KEY=VALUE")]
+    pub docker: Vec<String>,
     /// Configuration file (see config/faultline.yaml)
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -35,6 +41,9 @@ pub struct WatchArgs {
     /// Read every source to its current end, report what is pending, exit
     #[arg(long)]
     pub once: bool,
+    /// Every line is its own record: no multi-line joining (stack traces) on any source
+    #[arg(long)]
+    pub no_multiline: bool,
     /// Wait this long after a playbook qualifies for competing evidence (e.g. 1s; overrides all)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub settle: Option<Duration>,
@@ -87,10 +96,10 @@ pub fn resolve(args: &WatchArgs) -> Result<WatchConfig> {
     let mut files = Vec::new();
     for s in &args.sources {
         if s == "-" {
-            if cfg.sources.contains(&SourceSpec::Stdin) {
+            if cfg.sources.iter().any(|s| matches!(s, SourceSpec::Stdin(_))) {
                 bail!("`-` given twice (stdin can be read only once)");
             }
-            cfg.sources.push(SourceSpec::Stdin);
+            cfg.sources.push(SourceSpec::Stdin(StdinSource { multiline: Some(MultilineSpec::default()) }));
         } else {
             files.push(s.clone());
         }
@@ -103,11 +112,33 @@ pub fn resolve(args: &WatchArgs) -> Result<WatchConfig> {
             paths: files,
             exclude: Vec::new(),
             start: Start::End,
+            format: Format::Auto,
+            multiline: Some(MultilineSpec::default()),
         }));
     }
     for cmd in &args.exec {
         let argv = config::split_command(cmd).map_err(|e| anyhow::anyhow!("--exec {cmd:?}: {e}"))?;
-        cfg.sources.push(SourceSpec::Exec(ExecSource { name: cmd.clone(), argv, restart: Restart::Always }));
+        cfg.sources.push(SourceSpec::Exec(ExecSource {
+            name: cmd.clone(),
+            argv,
+            restart: Restart::Always,
+            multiline: Some(MultilineSpec::default()),
+        }));
+    }
+    if !args.docker.is_empty() {
+        let containers = args
+            .docker
+            .iter()
+            .map(|s| ContainerSelector::parse(s).map_err(|e| anyhow::anyhow!("--docker: {e}")))
+            .collect::<Result<Vec<_>>>()?;
+        cfg.sources.push(SourceSpec::Docker(DockerSource {
+            // Named after its selectors, so the same command line resumes the same cursors.
+            name: format!("cli:{}", args.docker.join(",")),
+            containers,
+            labels: Vec::new(),
+            host: None,
+            multiline: Some(MultilineSpec::default()),
+        }));
     }
     if let Some(format) = args.format {
         let mut replaced = false;
@@ -122,6 +153,16 @@ pub fn resolve(args: &WatchArgs) -> Result<WatchConfig> {
     }
     if let Some(dir) = &args.state_dir {
         cfg.state_dir = dir.clone();
+    }
+    if args.no_multiline {
+        for s in &mut cfg.sources {
+            match s {
+                SourceSpec::File(f) => f.multiline = None,
+                SourceSpec::Stdin(i) => i.multiline = None,
+                SourceSpec::Exec(e) => e.multiline = None,
+                SourceSpec::Docker(d) => d.multiline = None,
+            }
+        }
     }
     cfg.once |= args.once;
     cfg.forced.settle = args.settle.or(cfg.forced.settle);

@@ -24,7 +24,7 @@ use std::collections::{HashMap, VecDeque};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-use crate::engine::analysis::{EvidenceLine, Hits, display_text};
+use crate::engine::analysis::{EvidenceLine, Hits, display_record};
 use crate::engine::stage::{Stage, StageTracker};
 use crate::engine::{Catalog, rank_by};
 use crate::matcher::PatternId;
@@ -133,6 +133,9 @@ pub struct LineIn<'a> {
     pub raw: &'a [u8],
     pub cut: bool,
     pub time: Millis,
+    /// The log's own timestamp of the line, when its format has one (shown with evidence;
+    /// windows use `time`).
+    pub logged: Option<Millis>,
     /// Patterns found on the line (from the matcher), stage keywords included.
     pub hits: &'a [PatternId],
 }
@@ -145,6 +148,9 @@ pub struct KeptLine {
     pub number: u64,
     pub text: String,
     pub time: Millis,
+    /// The log's own timestamp, when its format has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logged: Option<Millis>,
 }
 
 /// A recent line kept raw (buffers are reused) until it is needed as context.
@@ -153,6 +159,7 @@ struct RawLine {
     seq: u64,
     number: u64,
     time: Millis,
+    logged: Option<Millis>,
     cut: bool,
     raw: Vec<u8>,
 }
@@ -162,8 +169,9 @@ impl RawLine {
         KeptLine {
             seq: self.seq,
             number: self.number,
-            text: display_text(&self.raw, self.cut),
+            text: display_record(&self.raw, self.cut),
             time: self.time,
+            logged: self.logged,
         }
     }
 }
@@ -359,8 +367,9 @@ impl StreamCorrelator {
         let kept = |line: &LineIn<'_>| KeptLine {
             seq,
             number: line.number,
-            text: display_text(line.raw, line.cut),
+            text: display_record(line.raw, line.cut),
             time: now,
+            logged: line.logged,
         };
         if let Some(pending) = &mut self.pending {
             if pending.after.len() < policy.context_after {
@@ -443,6 +452,7 @@ impl StreamCorrelator {
             slot.raw.clear();
             slot.raw.extend_from_slice(line.raw);
             (slot.seq, slot.number, slot.time, slot.cut) = (seq, line.number, now, line.cut);
+            slot.logged = line.logged;
             self.recent.push_back(slot);
         }
         if interesting && self.pending.is_none() {

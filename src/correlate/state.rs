@@ -161,6 +161,7 @@ impl StreamCorrelator {
                 seq: k.seq,
                 number: k.number,
                 time: k.time,
+                logged: k.logged,
                 cut: false,
                 raw: k.text.into_bytes(),
             })

@@ -63,7 +63,7 @@ enum Running {
 pub async fn run(cfg: WatchConfig, from_start: bool, shutdown: impl Future<Output = ()>) -> Result<Summary> {
     if cfg.sources.is_empty() {
         bail!(
-            "nothing to watch: give files or globs, `-` for stdin, or --exec CMD (or `sources:` in --config)"
+            "nothing to watch: give files or globs, `-` for stdin, --exec CMD or --docker CONTAINER (or `sources:` in --config)"
         );
     }
     let shared = shared(&cfg)?;
@@ -95,11 +95,14 @@ pub async fn run(cfg: WatchConfig, from_start: bool, shutdown: impl Future<Outpu
                 let task = FileSourceTask::new(f, ctx, wake_rx, wake_tx.clone());
                 Running::File(tokio::task::spawn_blocking(move || task.run(ready)), wake_tx)
             }
-            SourceSpec::Stdin => {
-                Running::Task(tokio::spawn(crate::source::stdin::run(ctx, ready, stop_rx.clone())))
+            SourceSpec::Stdin(s) => {
+                Running::Task(tokio::spawn(crate::source::stdin::run(s, ctx, ready, stop_rx.clone())))
             }
             SourceSpec::Exec(e) => {
                 Running::Task(tokio::spawn(crate::source::exec::run(e, ctx, ready, stop_rx.clone())))
+            }
+            SourceSpec::Docker(d) => {
+                Running::Task(tokio::spawn(crate::source::docker::run(d, ctx, ready, stop_rx.clone())))
             }
         });
     }
