@@ -227,10 +227,13 @@ impl Finding {
     }
 }
 
-/// This host's name (for findings from many nodes).
+/// This host's name (for findings from many nodes): `FAULTLINE_HOST` when set (a DaemonSet sets
+/// it to the node's name; a pod's own host name is the pod's), else the kernel's host name.
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
+    std::env::var("FAULTLINE_HOST")
         .ok()
+        .filter(|h| !h.trim().is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
