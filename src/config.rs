@@ -979,6 +979,31 @@ mod tests {
         assert_eq!(cfg.limits, Limits::default());
     }
 
+    /// The commented-out examples of the documented config (the docker source, the multiline
+    /// block) are valid too.
+    #[test]
+    fn the_documented_commented_examples_are_valid() {
+        let doc = include_str!("../config/faultline.yaml");
+        let block = |start: &str, prefix: &str| -> Vec<String> {
+            doc.lines()
+                .skip_while(|l| !l.starts_with(start))
+                .take_while(|l| l.starts_with(prefix))
+                .map(|l| format!("{}{}", &l[..prefix.len() - 1], &l[prefix.len() + 1..]))
+                .collect()
+        };
+        let docker = block("  # - type: docker", "  #").join("\n");
+        let cfg = parse(&format!("sources:\n{docker}\n"), "doc").unwrap();
+        let SourceSpec::Docker(d) = &cfg.sources[0] else { panic!("{docker}") };
+        assert_eq!(d.labels.len(), 2);
+        let multiline: Vec<String> = block("#   multiline:", "#").iter().map(|l| format!("  {l}")).collect();
+        let cfg = parse(&format!("sources:\n  - type: stdin\n{}\n", multiline.join("\n")), "doc").unwrap();
+        let SourceSpec::Stdin(i) = &cfg.sources[0] else { panic!() };
+        assert_eq!(
+            i.multiline.as_ref().unwrap().continuation.as_deref(),
+            Some("^(\\s|at |Caused by:|\\.\\.\\.)")
+        );
+    }
+
     #[test]
     fn unknown_keys_and_wrong_types_name_file_line_and_key() {
         let e = errors("sources:\n  - type: file\n    paths: [a]\n    strat: end\n");
