@@ -69,7 +69,7 @@ stop() {
   fi
   rm -f "$ROOT/dockerd.bgpid"
   # Mounts dockerd may leave behind (overlay, shm) keep the scratch dir busy; unmount them.
-  grep -F " $ROOT/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { grep -F " $ROOT/" /proc/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   rm -rf "$ROOT" 2>/dev/null || true
 }
 

@@ -121,8 +121,10 @@ struct Open {
     /// Read position (may be ahead of the checkpoint offset by a partial line).
     offset: u64,
     last_growth: Instant,
-    /// (size, mtime) when last looked at: unchanged means nothing to check or read.
+    /// (size, mtime) when last looked at: unchanged means nothing to check or read …
     stamp: (u64, i64, i64),
+    /// … unless the last read stopped at the round budget with more left to read.
+    behind: bool,
 }
 
 struct Followed {
@@ -275,6 +277,7 @@ impl FileSourceTask {
                     .iter()
                     .filter(|(p, f)| {
                         dirty.contains(*p)
+                            || f.current.as_ref().is_some_and(|o| o.behind)
                             || f.rotated.iter().any(|o| dirty.contains(&o.path))
                             || !f.rotated.is_empty()
                     })
@@ -337,6 +340,9 @@ impl FileSourceTask {
         let mut until = next_rescan.saturating_duration_since(now);
         let wall = now_ms();
         for f in self.streams.values() {
+            if f.current.iter().chain(&f.rotated).any(|o| o.behind) {
+                return Duration::ZERO;
+            }
             if let Some(d) = f.proc.next_deadline(&self.ctx.shared) {
                 until = until.min(Duration::from_millis(d.saturating_sub(wall)));
             }
@@ -536,6 +542,7 @@ impl FileSourceTask {
             offset,
             last_growth: Instant::now(),
             stamp: (0, 0, 0),
+            behind: false,
         });
         if !initial {
             info!(path = %path.display(), "New file.");
@@ -581,6 +588,7 @@ impl FileSourceTask {
                     offset: f.offset,
                     last_growth: Instant::now(),
                     stamp: (0, 0, 0),
+                    behind: false,
                 });
                 break;
             }
@@ -623,6 +631,7 @@ impl FileSourceTask {
                         offset: 0,
                         last_growth: Instant::now(),
                         stamp: (0, 0, 0),
+                        behind: false,
                     });
                 }
             }
@@ -677,6 +686,7 @@ impl FileSourceTask {
                             offset: 0,
                             last_growth: Instant::now(),
                             stamp: (0, 0, 0),
+                            behind: false,
                         });
                     }
                 }
@@ -706,8 +716,8 @@ impl FileSourceTask {
         if let Some(mut cur) = f.current.take() {
             let meta = cur.file.metadata();
             let stamp = meta.as_ref().map(|m| (m.len(), m.mtime(), m.mtime_nsec())).unwrap_or_default();
-            if stamp == cur.stamp && !moved {
-                // Same size, same mtime: nothing was written.
+            if stamp == cur.stamp && !moved && !cur.behind {
+                // Same size, same mtime, all of it read: nothing was written.
                 f.current = Some(cur);
                 self.streams.insert(path.to_path_buf(), f);
                 return;
@@ -744,6 +754,7 @@ impl FileSourceTask {
     /// Reads what `open` has beyond its offset (up to a per-round budget, for fairness).
     fn read_available(&mut self, proc: &mut StreamProcessor, open: &mut Open, now: u64) -> bool {
         let mut total = 0u64;
+        open.behind = false;
         loop {
             match open.file.read(&mut self.buf) {
                 Ok(0) => break,
@@ -752,6 +763,8 @@ impl FileSourceTask {
                     open.offset += n as u64;
                     total += n as u64;
                     if total >= ROUND_BUDGET {
+                        // Other files get their turn; the loop comes straight back for the rest.
+                        open.behind = true;
                         break;
                     }
                 }
