@@ -8,8 +8,10 @@
 
 mod support;
 
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use support::{Daemon, TEST_PLAYBOOKS, sentinels, wait_until};
@@ -391,4 +393,96 @@ fn a_missing_docker_socket_is_a_clear_error_and_the_other_sources_keep_running()
     let f: Value = d.finding("boom");
     assert_eq!(f["stream"]["kind"], "file");
     d.stop();
+}
+
+/// A unix-socket proxy in front of the engine whose connections can all be cut at once: what
+/// faultline sees when the engine restarts or the connection breaks.
+struct Proxy {
+    path: std::path::PathBuf,
+    open: Arc<Mutex<Vec<UnixStream>>>,
+}
+
+impl Proxy {
+    fn start(dir: &Path, upstream: &str) -> Proxy {
+        let path = dir.join("proxy.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let upstream = upstream.strip_prefix("unix://").expect("a unix:// DOCKER_HOST").to_string();
+        let open: Arc<Mutex<Vec<UnixStream>>> = Arc::default();
+        let conns = open.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = UnixStream::connect(&upstream) else { continue };
+                conns.lock().unwrap().extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                let (mut c1, mut s1) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c1, &mut s1);
+                    let _ = s1.shutdown(std::net::Shutdown::Both);
+                });
+                let (mut c2, mut s2) = (client, server);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s2, &mut c2);
+                    let _ = c2.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        Proxy { path, open }
+    }
+
+    /// Breaks every open connection (new ones are accepted).
+    fn cut(&self) -> usize {
+        let conns: Vec<UnixStream> = std::mem::take(&mut *self.open.lock().unwrap());
+        for c in &conns {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+        conns.len()
+    }
+}
+
+#[test]
+fn a_broken_engine_connection_is_resumed_after_the_cursor() {
+    let mut e = Engine::new("cut");
+    let dir = tempfile::tempdir().unwrap();
+    let vol = format!("{}:/w", dir.path().display());
+    let proxy = Proxy::start(dir.path(), &e.host);
+    let via = format!("unix://{}", proxy.path.display());
+    let sel = e.selector();
+    let mut args: Vec<&str> = TEST_PLAYBOOKS.to_vec();
+    args.extend(["--docker", &sel]);
+    let mut d = Daemon::start_with(&dir.path().join("state"), &args, &[("DOCKER_HOST", &via)]);
+    let name = e.run("counter", &["-v", &vol], &["sh", "-c", COUNTER]);
+    d.finding_where("sentinel", |f| sentinels(std::slice::from_ref(f)) == [10]);
+    for round in 1..=2u64 {
+        // The events stream and the log stream break together, as in an engine restart.
+        assert!(proxy.cut() >= 2, "faultline holds the events and the logs connections");
+        let count = |d: &Daemon, m: &str| d.log_messages().iter().filter(|l| l.starts_with(m)).count() as u64;
+        wait_until("a reconnection", || count(&d, "Connected to the Docker engine.") > round);
+        assert_eq!(count(&d, "Lost the Docker engine; reconnecting."), round);
+        let after = e.logged_sentinels(&name).last().copied().unwrap() + 10;
+        d.finding_where("sentinel", |f| {
+            sentinels(std::slice::from_ref(f)).first().is_some_and(|&n| n >= after)
+        });
+    }
+    e.ok(&["stop", "-t", "5", &name]);
+    let logged = e.logged_sentinels(&name);
+    let last = *logged.last().unwrap();
+    d.finding_where("sentinel", |f| sentinels(std::slice::from_ref(f)) == [last]);
+    let (seen, _) = d.stop();
+    assert_eq!(sentinels(&seen), logged, "every line exactly once across the broken connections");
+}
+
+#[test]
+fn once_reads_a_stopped_containers_log_to_its_end() {
+    let mut e = Engine::new("once");
+    let dir = tempfile::tempdir().unwrap();
+    let name = e.run("done", &[], &["sh", "-c", "echo 'FATAL BOOM then exit'; echo 'sentinel-1 reached'"]);
+    support::wait_until("the container to exit", || {
+        e.ok(&["inspect", "--format", "{{.State.Running}}", &name]) == "false"
+    });
+    let mut args: Vec<&str> = TEST_PLAYBOOKS.to_vec();
+    args.extend(["--once", "--from-start", "--docker", &name]);
+    let d = Daemon::spawn(&dir.path().join("state"), &args, &[("DOCKER_HOST", &e.host)]);
+    let (seen, summaries) = d.wait();
+    assert_eq!(seen.iter().filter(|f| f["playbook"]["id"] == "boom").count(), 1, "{seen:?}");
+    assert_eq!(sentinels(&seen), vec![1]);
+    assert_eq!(summaries.iter().find(|s| s["stream"] == name).unwrap()["lines"], 2);
 }

@@ -149,6 +149,8 @@ struct DockerTask {
     generation: u64,
     dirty: bool,
     last_checkpoint: Instant,
+    /// Time (s) of the last engine event seen: where a new session replays events from.
+    last_event: Option<i64>,
 }
 
 pub async fn run(spec: DockerSource, ctx: SourceContext, mut ready: Ready, mut stop: watch::Receiver<bool>) {
@@ -175,6 +177,7 @@ pub async fn run(spec: DockerSource, ctx: SourceContext, mut ready: Ready, mut s
         generation: 0,
         dirty: false,
         last_checkpoint: Instant::now(),
+        last_event: None,
     };
     let host = engine_address(task.spec.host.as_deref());
     let mut backoff = BACKOFF_START;
@@ -303,9 +306,11 @@ impl DockerTask {
         first: bool,
     ) -> SessionEnd {
         // Events are replayed from just before the listing, so a container that starts between
-        // the two is not missed (replayed events for containers already attached are no-ops).
-        let events_since =
-            (SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) - 1).to_string();
+        // the two is not missed (replayed events for containers already attached are no-ops) —
+        // and after a lost connection, from the last event seen, so a container that started
+        // and died meanwhile is read too.
+        let now_secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let events_since = self.last_event.map_or(now_secs - 1, |t| t.min(now_secs - 1)).to_string();
         let listed =
             match docker.list_containers(Some(ListContainersOptionsBuilder::new().all(true).build())).await {
                 Ok(l) => l,
@@ -658,6 +663,7 @@ impl DockerTask {
         let attrs = actor.attributes.unwrap_or_default();
         let action = ev.action.unwrap_or_default();
         let time = ev.time_nano.or_else(|| ev.time.map(|s| s * 1_000_000_000)).unwrap_or_else(now_nanos);
+        self.last_event = Some(self.last_event.unwrap_or(0).max(time.div_euclid(1_000_000_000)));
         let who = || Identity {
             id: id.clone(),
             name: attrs.get("name").cloned().unwrap_or_default(),
