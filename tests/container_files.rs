@@ -315,3 +315,39 @@ fn a_line_not_in_the_format_is_reported_with_its_line_and_read_as_text() {
     assert_eq!(w["fields"]["stream"], log.display().to_string());
     d.stop();
 }
+
+#[test]
+fn a_record_held_in_a_rotated_file_is_flushed_when_the_file_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pod = pod_dir(dir.path());
+    let log = pod.join("0.log");
+    fs::write(&log, "").unwrap();
+    // Records never time out here: only closing the rotated file can complete the trace.
+    let config = dir.path().join("faultline.yaml");
+    fs::write(
+        &config,
+        format!(
+            "sources:\n  - type: file\n    paths: ['{}/*.log']\n    multiline:\n      timeout: 1h\nlimits:\n  rotate_wait: 300ms\n",
+            pod.display()
+        ),
+    )
+    .unwrap();
+    let mut d = Daemon::start(&dir.path().join("state"), &args(&["--config", config.to_str().unwrap()]));
+    append(
+        &log,
+        &[
+            cri(1, 0, "stdout", "F", "java.lang.IllegalStateException: cart is locked"),
+            cri(1, 1, "stdout", "F", "\tat com.example.cart.Checkout.run(Checkout.java:42)"),
+        ]
+        .concat(),
+    );
+    fs::rename(&log, pod.join("0.log.20261126-100001")).unwrap();
+    append(&log, &cri(2, 0, "stdout", "F", "INFO the new file"));
+    let f = d.finding("trace");
+    assert_eq!(
+        f["evidence"][0]["text"],
+        "java.lang.IllegalStateException: cart is locked\n\tat com.example.cart.Checkout.run(Checkout.java:42)"
+    );
+    d.wait_log("Closed rotated file.");
+    d.stop();
+}
