@@ -306,6 +306,11 @@ impl StreamProcessor {
         [self.correlator.next_deadline(&sh.policy), held].into_iter().flatten().min()
     }
 
+    /// True when the decoder of `input` holds a record or fragment that may still continue.
+    pub fn is_holding(&self, input: InputId) -> bool {
+        self.inputs.get(input).and_then(Option::as_ref).is_some_and(|i| i.decoder.is_holding())
+    }
+
     /// True when `input` holds an unterminated line.
     pub fn has_partial_line(&self, input: InputId) -> bool {
         self.inputs.get(input).and_then(Option::as_ref).is_some_and(|i| i.framer.has_pending())

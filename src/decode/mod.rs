@@ -327,12 +327,13 @@ impl Decoder {
     }
 
     /// Timestamp of the last line whose record was matched (what a resumed log stream must start
-    /// after): per channel, the time before its first held line, else its latest time.
+    /// after): per channel, the time before its first held line (just before that line when
+    /// nothing came before it), else its latest time.
     pub fn cursor(&self) -> Option<Nanos> {
         self.channels
             .iter()
             .filter(|c| c.last_time.is_some())
-            .map(|c| c.held().map_or(c.last_time, |s| s.cursor))
+            .map(|c| c.held().map_or(c.last_time, |s| s.cursor.or(s.time.map(|t| t - 1))))
             .min()
             .flatten()
     }
@@ -557,6 +558,10 @@ mod tests {
         assert_eq!(out, vec!["new"]);
         // "next" is held: the cursor stays before it.
         assert_eq!(dec.cursor(), Some(3_000_000_000));
+        // A held first line: the cursor is just before it.
+        let mut first = Decoder::new(&s, 1 << 20, Pos::default(), None);
+        LineFramer::new(100).push(b"1970-01-01T00:00:05Z head\n", |l| first.line(&l, 0, &mut |_| {}));
+        assert_eq!(first.cursor(), Some(4_999_999_999));
         dec.flush(0, &mut |r: Record<'_>| out.push(String::from_utf8_lossy(r.text).into_owned()));
         assert_eq!(out, vec!["new", "next"]);
         assert_eq!(dec.cursor(), Some(4_000_000_000));

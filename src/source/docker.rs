@@ -64,6 +64,13 @@ struct ContainerEntry {
     /// `State.FinishedAt` of the last exit reported.
     #[serde(default)]
     exit_reported: Option<String>,
+    /// Per stdout / stderr: bytes were read but not matched yet (an unterminated line), so the
+    /// next read must start no later than `attach_since`.
+    #[serde(default)]
+    unconsumed: [bool; 2],
+    /// The `since` (ns) of the last read of the logs.
+    #[serde(default)]
+    attach_since: Nanos,
     correlation: CorrelatorSnapshot,
 }
 
@@ -77,6 +84,8 @@ struct Container {
     cursor: [Option<Nanos>; 2],
     next_line: [u64; 2],
     exit_reported: Option<String>,
+    unconsumed: [bool; 2],
+    attach_since: Nanos,
     /// A `kill` event came (docker stop, restart, kill): the exit that follows was asked for.
     stopping: Option<String>,
     /// The log reader task and its generation (messages from older ones are ignored).
@@ -91,6 +100,8 @@ impl Container {
             cursor: self.cursor,
             next_line: self.next_line,
             exit_reported: self.exit_reported.clone(),
+            unconsumed: self.unconsumed,
+            attach_since: self.attach_since,
             correlation: self.proc.correlator().snapshot(catalog),
         }
     }
@@ -475,7 +486,9 @@ impl DockerTask {
                 events,
                 cursor: saved.as_ref().map_or([None; 2], |s| s.cursor),
                 next_line: saved.as_ref().map_or([1; 2], |s| s.next_line),
-                exit_reported: saved.and_then(|s| s.exit_reported),
+                exit_reported: saved.as_ref().and_then(|s| s.exit_reported.clone()),
+                unconsumed: saved.as_ref().map_or([false; 2], |s| s.unconsumed),
+                attach_since: saved.as_ref().map_or(0, |s| s.attach_since),
                 stopping: None,
                 attached: None,
             };
@@ -500,9 +513,17 @@ impl DockerTask {
             }
             c.logs = Some(inputs);
         }
-        // `since` has one-second granularity: the lines of that second already read are dropped
-        // by the decoders (at or before the cursor).
-        let since = c.cursor.iter().flatten().min().map_or(0, |t| (t.div_euclid(1_000_000_000)) as i32);
+        // Read again from the earliest cursor — or, for a stream that has an unterminated line
+        // but no cursor, from where the last read started. `since` has one-second granularity:
+        // the lines of that second already read are dropped by the decoders (at or before the
+        // cursor).
+        let from = (0..2)
+            .filter_map(|ch| c.cursor[ch].or(c.unconsumed[ch].then_some(c.attach_since)))
+            .min()
+            .unwrap_or(0);
+        let since = from.div_euclid(1_000_000_000).clamp(0, i64::from(i32::MAX)) as i32;
+        c.attach_since = i64::from(since) * 1_000_000_000;
+        c.unconsumed = [false; 2];
         self.generation += 1;
         let generation = self.generation;
         let opts = LogsOptions {
@@ -549,12 +570,7 @@ impl DockerTask {
             if let Some((_, h)) = c.attached.take() {
                 h.abort();
             }
-            if let Some(inputs) = c.logs.take() {
-                for (ch, input) in inputs.into_iter().enumerate() {
-                    c.next_line[ch] = c.proc.position(input).2;
-                    c.proc.discard_input(input);
-                }
-            }
+            discard_logs(c);
         }
         while self.rx.try_recv().is_ok() {}
     }
@@ -617,12 +633,7 @@ impl DockerTask {
                     if let Some(e) = &error {
                         warn!(container = %c.proc.info.name, error = %e, "Log stream broke; re-attaching after the last line read.");
                     }
-                    if let Some(inputs) = c.logs.take() {
-                        for (ch, input) in inputs.into_iter().enumerate() {
-                            c.next_line[ch] = c.proc.position(input).2;
-                            c.proc.discard_input(input);
-                        }
-                    }
+                    discard_logs(c);
                     let delay = if error.is_some() { BACKOFF_START } else { Duration::ZERO };
                     self.attach(docker, &id, true, delay);
                 } else {
@@ -831,6 +842,18 @@ impl DockerTask {
             info!(stream = %c.proc.info.name, container_id = %c.id, lines = st.lines, bytes = st.bytes, lines_cut = st.lines_cut, findings = st.findings, "Stream summary.");
         }
         self.ctx.counters.add(&self.ctx.counters.lines, total);
+    }
+}
+
+/// Forgets what the log inputs hold (it is read again after re-attaching), remembering which
+/// stream had unmatched bytes.
+fn discard_logs(c: &mut Container) {
+    if let Some(inputs) = c.logs.take() {
+        for (ch, input) in inputs.into_iter().enumerate() {
+            c.unconsumed[ch] |= c.proc.has_partial_line(input) || c.proc.is_holding(input);
+            c.next_line[ch] = c.proc.position(input).2;
+            c.proc.discard_input(input);
+        }
     }
 }
 
