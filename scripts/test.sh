@@ -15,10 +15,13 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
-# Services the sink tests need (scripts/services/), stopped on exit: an isolated journald, and
-# the Alertmanager binary (installed when missing).
+# Services the tests need (scripts/services/), stopped on exit: an isolated journald and the
+# Alertmanager binary (installed when missing) for the sink tests; a private Docker engine for
+# the container tests (it exports DOCKER_HOST and FAULTLINE_TEST_DOCKER_IMAGE).
 SERVICES=$(mktemp -d /tmp/faultline-services.XXXXXX)
-trap 'scripts/services/journald.sh stop "$SERVICES"; rm -rf "$SERVICES"' EXIT
+trap 'scripts/services/dockerd.sh stop; scripts/services/journald.sh stop "$SERVICES"; rm -rf "$SERVICES"' EXIT
 eval "$(scripts/services/journald.sh start "$SERVICES")"
 eval "$(scripts/services/alertmanager.sh start)"
+docker_env=$(scripts/services/dockerd.sh start)
+eval "$docker_env"
 cargo test --locked

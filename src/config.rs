@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::correlate::Thresholds;
+use crate::decode::{Continuation, Decoding, Format, Multiline};
 use crate::diagnostic::{Diagnostic, Diagnostics, from_yaml_error};
 use crate::frame::DEFAULT_MAX_LINE_BYTES;
 use crate::playbook::parse::loc;
@@ -78,6 +79,30 @@ struct RawSource {
     command: Option<Spanned<RawCommand>>,
     #[serde(default)]
     restart: Option<Spanned<String>>,
+    #[serde(default)]
+    format: Option<Spanned<String>>,
+    #[serde(default)]
+    multiline: Option<Spanned<RawMultiline>>,
+    #[serde(default)]
+    containers: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    labels: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    host: Option<Spanned<String>>,
+}
+
+/// `multiline:` of a source.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMultiline {
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    continuation: Option<Spanned<String>>,
+    #[serde(default)]
+    timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    max_lines: Option<Spanned<usize>>,
 }
 
 /// A command: one string (split like a shell would, without expansions) or a list of words.
@@ -239,6 +264,9 @@ pub struct FileSource {
     pub paths: Vec<String>,
     pub exclude: Vec<String>,
     pub start: Start,
+    /// How lines are encoded (`auto` by default: docker json-file, CRI or plain, per file).
+    pub format: Format,
+    pub multiline: Option<MultilineSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,13 +274,122 @@ pub struct ExecSource {
     pub name: String,
     pub argv: Vec<String>,
     pub restart: Restart,
+    pub multiline: Option<MultilineSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StdinSource {
+    pub multiline: Option<MultilineSpec>,
+}
+
+/// Which containers a `docker` source follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerSelector {
+    /// Every container (`*`).
+    All,
+    /// A container name (without the leading `/`), a full id, or an id prefix of 12+ characters.
+    NameOrId(String),
+    /// `label=KEY` or `label=KEY=VALUE`.
+    Label(String, Option<String>),
+}
+
+impl ContainerSelector {
+    /// Parses `NAME`, `ID`, `label=KEY[=VALUE]` or `*`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("empty container selector".into());
+        }
+        if s == "*" {
+            return Ok(ContainerSelector::All);
+        }
+        if let Some(rest) = s.strip_prefix("label=") {
+            return match rest.split_once('=') {
+                Some(("", _)) => Err(format!("{s:?}: empty label key")),
+                Some((k, v)) => Ok(ContainerSelector::Label(k.into(), Some(v.into()))),
+                None if rest.is_empty() => Err(format!("{s:?}: empty label key")),
+                None => Ok(ContainerSelector::Label(rest.into(), None)),
+            };
+        }
+        Ok(ContainerSelector::NameOrId(s.trim_start_matches('/').into()))
+    }
+
+    /// True when the container with this id, name and labels is selected.
+    pub fn matches(&self, id: &str, name: &str, labels: &HashMap<String, String>) -> bool {
+        match self {
+            ContainerSelector::All => true,
+            ContainerSelector::NameOrId(s) => {
+                name == s
+                    || id == s
+                    || (s.len() >= 12
+                        && s.bytes().all(|b| b.is_ascii_hexdigit())
+                        && id.starts_with(s.as_str()))
+            }
+            ContainerSelector::Label(k, v) => {
+                labels.get(k).is_some_and(|have| v.as_ref().is_none_or(|v| v == have))
+            }
+        }
+    }
+}
+
+/// The Docker Engine API as a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerSource {
+    pub name: String,
+    pub containers: Vec<ContainerSelector>,
+    /// Container labels copied into each finding's stream labels.
+    pub labels: Vec<String>,
+    /// Engine address (`unix:///var/run/docker.sock`, `tcp://host:2375`); default `DOCKER_HOST`.
+    pub host: Option<String>,
+    pub multiline: Option<MultilineSpec>,
+}
+
+/// A source's multi-line rule (see [`crate::decode::Multiline`]); `None` on a source is "off".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultilineSpec {
+    /// A regex; `None` is the default rule.
+    pub continuation: Option<String>,
+    pub timeout: Duration,
+    pub max_lines: usize,
+}
+
+impl Default for MultilineSpec {
+    fn default() -> Self {
+        let d = Multiline::default();
+        MultilineSpec { continuation: None, timeout: d.timeout, max_lines: d.max_lines }
+    }
+}
+
+impl MultilineSpec {
+    /// The rule, compiled (the regex was checked when the config was validated).
+    pub fn compile(&self) -> Result<Multiline, regex::Error> {
+        let continuation = match &self.continuation {
+            None => Continuation::Default,
+            Some(r) => Continuation::Regex(regex::bytes::Regex::new(r)?),
+        };
+        Ok(Multiline { continuation, timeout: self.timeout, max_lines: self.max_lines })
+    }
+}
+
+/// The decoding of a source's inputs: `format`, and `multiline` (an invalid rule, which
+/// validation prevents, falls back to the default one).
+pub fn decoding(format: Format, multiline: &Option<MultilineSpec>, limits: &Limits) -> Decoding {
+    let multiline =
+        multiline.as_ref().map(|m| {
+            std::sync::Arc::new(m.compile().unwrap_or_else(|_| Multiline {
+                continuation: Continuation::Default,
+                ..Multiline::default()
+            }))
+        });
+    Decoding { format, multiline, partial_timeout: limits.partial_line_timeout }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {
     File(FileSource),
-    Stdin,
+    Stdin(StdinSource),
     Exec(ExecSource),
+    Docker(DockerSource),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -592,6 +729,39 @@ impl Validator<'_> {
         }
     }
 
+    /// `multiline:` of a source: off (`None`) when absent or `enabled: false`; a block turns it
+    /// on, with the default rule unless it sets one. Off by default, like `analyze`: every line is
+    /// its own record, and `count` counts lines.
+    fn multiline(&mut self, m: &Option<Spanned<RawMultiline>>) -> Option<MultilineSpec> {
+        let mut spec = MultilineSpec::default();
+        let m = m.as_ref()?;
+        let raw = &m.value;
+        if let Some(c) = &raw.continuation {
+            if let Err(e) = regex::bytes::Regex::new(&c.value) {
+                let first = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim()
+                    .trim_start_matches("error: ")
+                    .to_string();
+                self.error(loc(&c.referenced), format!("multiline.continuation: invalid regex: {first}"));
+            }
+            spec.continuation = Some(c.value.clone());
+        }
+        if let Some(d) = self.duration(&raw.timeout, "multiline.timeout") {
+            spec.timeout = d;
+        }
+        if let Some(n) = &raw.max_lines {
+            if n.value == 0 {
+                self.error(loc(&n.referenced), "multiline.max_lines must be at least 1");
+            }
+            spec.max_lines = n.value.max(1);
+        }
+        (raw.enabled != Some(false)).then_some(spec)
+    }
+
     fn threshold(&mut self, t: &RawThreshold, what: &str) -> Threshold {
         if let Some(c) = &t.count {
             if c.value == 0 {
@@ -866,7 +1036,7 @@ pub fn parse(text: &str, file: &str) -> Result<WatchConfig, Diagnostics> {
         let at = loc(&entry.referenced);
         let s = &entry.value;
         let Some(kind) = &s.kind else {
-            v.error(at, "source is missing `type` (file, stdin or exec)");
+            v.error(at, "source is missing `type` (file, stdin, exec or docker)");
             continue;
         };
         let not_for = |v: &mut Validator<'_>, present: bool, key: &str, kind: &str| {
@@ -876,8 +1046,15 @@ pub fn parse(text: &str, file: &str) -> Result<WatchConfig, Diagnostics> {
         };
         let spec = match kind.value.as_str() {
             "file" => {
-                not_for(&mut v, s.command.is_some(), "command", "file");
-                not_for(&mut v, s.restart.is_some(), "restart", "file");
+                for (present, key) in [
+                    (s.command.is_some(), "command"),
+                    (s.restart.is_some(), "restart"),
+                    (s.containers.is_some(), "containers"),
+                    (s.labels.is_some(), "labels"),
+                    (s.host.is_some(), "host"),
+                ] {
+                    not_for(&mut v, present, key, "file");
+                }
                 let Some(paths) = &s.paths else {
                     v.error(at, "a `file` source needs `paths` (a list of paths or globs)");
                     continue;
@@ -904,8 +1081,29 @@ pub fn parse(text: &str, file: &str) -> Result<WatchConfig, Diagnostics> {
                         Start::End
                     }
                 };
+                let format = match s.format.as_ref().map(|f| (f.value.as_str(), loc(&f.referenced))) {
+                    None | Some(("auto", _)) => Format::Auto,
+                    Some(("plain", _)) => Format::Plain,
+                    Some(("docker-json", _)) => Format::DockerJson,
+                    Some(("cri", _)) => Format::Cri,
+                    Some((other, l)) => {
+                        v.error(
+                            l,
+                            format!("unknown format {other:?} (expected auto, plain, docker-json or cri)"),
+                        );
+                        Format::Auto
+                    }
+                };
+                let multiline = v.multiline(&s.multiline);
                 let name = s.name.clone().unwrap_or_else(|| format!("file-{}", i + 1));
-                SourceSpec::File(FileSource { name, paths: paths.value.clone(), exclude, start })
+                SourceSpec::File(FileSource {
+                    name,
+                    paths: paths.value.clone(),
+                    exclude,
+                    start,
+                    format,
+                    multiline,
+                })
             }
             "stdin" => {
                 for (present, key) in [
@@ -914,16 +1112,67 @@ pub fn parse(text: &str, file: &str) -> Result<WatchConfig, Diagnostics> {
                     (s.start.is_some(), "start"),
                     (s.command.is_some(), "command"),
                     (s.restart.is_some(), "restart"),
+                    (s.format.is_some(), "format"),
+                    (s.containers.is_some(), "containers"),
+                    (s.labels.is_some(), "labels"),
+                    (s.host.is_some(), "host"),
                 ] {
                     not_for(&mut v, present, key, "stdin");
                 }
-                SourceSpec::Stdin
+                SourceSpec::Stdin(StdinSource { multiline: v.multiline(&s.multiline) })
+            }
+            "docker" => {
+                for (present, key) in [
+                    (s.paths.is_some(), "paths"),
+                    (s.exclude.is_some(), "exclude"),
+                    (s.start.is_some(), "start"),
+                    (s.command.is_some(), "command"),
+                    (s.restart.is_some(), "restart"),
+                    (s.format.is_some(), "format"),
+                ] {
+                    not_for(&mut v, present, key, "docker");
+                }
+                let mut containers = Vec::new();
+                match &s.containers {
+                    None => containers.push(ContainerSelector::All),
+                    Some(c) if c.value.is_empty() => v.error(loc(&c.referenced), "`containers` is empty"),
+                    Some(c) => {
+                        for sel in &c.value {
+                            match ContainerSelector::parse(sel) {
+                                Ok(sel) => containers.push(sel),
+                                Err(e) => v.error(loc(&c.referenced), format!("containers: {e}")),
+                            }
+                        }
+                    }
+                }
+                let host = s.host.as_ref().map(|h| h.value.clone());
+                if let Some(h) = &s.host {
+                    if !["unix://", "tcp://", "http://"].iter().any(|p| h.value.starts_with(p)) {
+                        v.error(
+                            loc(&h.referenced),
+                            format!("host {:?}: expected unix://PATH or tcp://HOST:PORT", h.value),
+                        );
+                    }
+                }
+                let labels = s.labels.as_ref().map(|l| l.value.clone()).unwrap_or_default();
+                let name = s.name.clone().unwrap_or_else(|| format!("docker-{}", i + 1));
+                SourceSpec::Docker(DockerSource {
+                    name,
+                    containers,
+                    labels,
+                    host,
+                    multiline: v.multiline(&s.multiline),
+                })
             }
             "exec" => {
                 for (present, key) in [
                     (s.paths.is_some(), "paths"),
                     (s.exclude.is_some(), "exclude"),
                     (s.start.is_some(), "start"),
+                    (s.format.is_some(), "format"),
+                    (s.containers.is_some(), "containers"),
+                    (s.labels.is_some(), "labels"),
+                    (s.host.is_some(), "host"),
                 ] {
                     not_for(&mut v, present, key, "exec");
                 }
@@ -956,12 +1205,12 @@ pub fn parse(text: &str, file: &str) -> Result<WatchConfig, Diagnostics> {
                     }
                 };
                 let name = s.name.clone().unwrap_or_else(|| argv.join(" "));
-                SourceSpec::Exec(ExecSource { name, argv, restart })
+                SourceSpec::Exec(ExecSource { name, argv, restart, multiline: v.multiline(&s.multiline) })
             }
             other => {
                 v.error(
                     loc(&kind.referenced),
-                    format!("unknown source type {other:?} (expected file, stdin or exec)"),
+                    format!("unknown source type {other:?} (expected file, stdin, exec or docker)"),
                 );
                 continue;
             }
@@ -973,7 +1222,7 @@ pub fn parse(text: &str, file: &str) -> Result<WatchConfig, Diagnostics> {
         }
         cfg.sources.push(spec);
     }
-    if cfg.sources.iter().filter(|s| matches!(s, SourceSpec::Stdin)).count() > 1 {
+    if cfg.sources.iter().filter(|s| matches!(s, SourceSpec::Stdin(_))).count() > 1 {
         v.diags.push(Diagnostic::error(file, None, "more than one `stdin` source"));
     }
 
@@ -1106,8 +1355,9 @@ impl fmt::Display for SourceSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SourceSpec::File(s) => write!(f, "file source {:?} ({})", s.name, s.paths.join(", ")),
-            SourceSpec::Stdin => f.write_str("stdin"),
+            SourceSpec::Stdin(_) => f.write_str("stdin"),
             SourceSpec::Exec(s) => write!(f, "exec source {:?}", s.name),
+            SourceSpec::Docker(s) => write!(f, "docker source {:?}", s.name),
         }
     }
 }
@@ -1146,6 +1396,61 @@ mod tests {
         assert_eq!(cfg.defaults.settle, Duration::ZERO);
         assert_eq!(cfg.per_playbook["oom"].count, Some(2));
         assert_eq!(cfg.sinks, vec![SinkSpec::Stdout { format: OutputFormat::Json }]);
+    }
+
+    #[test]
+    fn container_sources_formats_and_multiline_rules() {
+        let cfg = parse(
+            "sources:\n  - type: file\n    paths: ['/var/log/pods/*/*/*.log']\n    format: cri\n    multiline:\n      continuation: '^\\s'\n      timeout: 2s\n      max_lines: 50\n  - type: docker\n    containers: [web, 'label=com.docker.compose.project=shop']\n    labels: [com.docker.compose.service]\n    host: unix:///run/docker.sock\n    multiline: {enabled: false}\n  - type: stdin\n",
+            "c.yaml",
+        )
+        .unwrap();
+        let SourceSpec::File(f) = &cfg.sources[0] else { panic!() };
+        assert_eq!(f.format, Format::Cri);
+        let m = f.multiline.as_ref().unwrap();
+        assert_eq!(
+            (m.continuation.as_deref(), m.timeout, m.max_lines),
+            (Some("^\\s"), Duration::from_secs(2), 50)
+        );
+        let SourceSpec::Docker(d) = &cfg.sources[1] else { panic!() };
+        assert_eq!(
+            d.containers,
+            vec![
+                ContainerSelector::NameOrId("web".into()),
+                ContainerSelector::Label("com.docker.compose.project".into(), Some("shop".into()))
+            ]
+        );
+        assert_eq!(d.labels, vec!["com.docker.compose.service"]);
+        assert_eq!(d.host.as_deref(), Some("unix:///run/docker.sock"));
+        assert_eq!(d.multiline, None);
+        assert_eq!(
+            cfg.sources[2],
+            SourceSpec::Stdin(StdinSource { multiline: None }),
+            "multi-line joining is off without a `multiline:` block"
+        );
+
+        let e = errors(
+            "sources:\n  - type: file\n    paths: [a]\n    format: json\n    multiline: {continuation: '(', max_lines: 0}\n  - type: docker\n    containers: ['label=']\n    host: ssh://x\n    paths: [b]\n",
+        );
+        assert_eq!(e.len(), 6, "{e:?}");
+        assert!(e[0].contains("4:13: error: unknown format \"json\""), "{e:?}");
+        assert!(e[1].contains("5:31: error: multiline.continuation: invalid regex: unclosed group"), "{e:?}");
+        assert!(e[2].contains("5:47: error: multiline.max_lines must be at least 1"), "{e:?}");
+        assert!(e[3].contains("6:5: error: `paths` is not a field of a `docker` source"), "{e:?}");
+        assert!(e[4].contains("7:17: error: containers: \"label=\": empty label key"), "{e:?}");
+        assert!(e[5].contains("8:11: error: host \"ssh://x\""), "{e:?}");
+    }
+
+    #[test]
+    fn container_selectors_match_names_ids_and_labels() {
+        let labels: HashMap<String, String> = [("app".to_string(), "shop".to_string())].into();
+        let id = "4f6a2b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a";
+        let m = |s: &str, name: &str| ContainerSelector::parse(s).unwrap().matches(id, name, &labels);
+        assert!(m("web", "web") && m("/web", "web") && !m("web", "web-2"));
+        assert!(m(id, "x") && m("4f6a2b9c0d1e", "x") && !m("4f6a", "x"), "ids by full id or a 12+ prefix");
+        assert!(m("label=app", "x") && m("label=app=shop", "x") && !m("label=app=blog", "x"));
+        assert!(m("*", "anything"));
+        assert!(ContainerSelector::parse("label==x").is_err() && ContainerSelector::parse(" ").is_err());
     }
 
     #[test]
@@ -1215,6 +1520,31 @@ mod tests {
         assert!(e[5].contains("12:11: error: unknown sink type \"pager\""), "{e:?}");
         assert!(e[6].contains("16:18: error: delivery.spool_max_age: invalid duration"), "{e:?}");
         assert!(e[7].ends_with("14:14: error: redact.patterns: invalid regex: unclosed group"), "{e:?}");
+    }
+
+    /// The commented-out examples of the documented config (the docker source, the multiline
+    /// block) are valid too.
+    #[test]
+    fn the_documented_commented_examples_are_valid() {
+        let doc = include_str!("../config/faultline.yaml");
+        let block = |start: &str, prefix: &str| -> Vec<String> {
+            doc.lines()
+                .skip_while(|l| !l.starts_with(start))
+                .take_while(|l| l.starts_with(prefix))
+                .map(|l| format!("{}{}", &l[..prefix.len() - 1], &l[prefix.len() + 1..]))
+                .collect()
+        };
+        let docker = block("  # - type: docker", "  #").join("\n");
+        let cfg = parse(&format!("sources:\n{docker}\n"), "doc").unwrap();
+        let SourceSpec::Docker(d) = &cfg.sources[0] else { panic!("{docker}") };
+        assert_eq!(d.labels.len(), 2);
+        let multiline: Vec<String> = block("#   multiline:", "#").iter().map(|l| format!("  {l}")).collect();
+        let cfg = parse(&format!("sources:\n  - type: stdin\n{}\n", multiline.join("\n")), "doc").unwrap();
+        let SourceSpec::Stdin(i) = &cfg.sources[0] else { panic!() };
+        assert_eq!(
+            i.multiline.as_ref().unwrap().continuation.as_deref(),
+            Some("^(\\s|at |Caused by:|\\.\\.\\.)")
+        );
     }
 
     #[test]

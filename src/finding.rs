@@ -117,8 +117,10 @@ pub fn rfc3339(ms: Millis) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
+/// A kept line as shown: its time is the log's own timestamp when the format has one
+/// (container logs), else when it arrived.
 fn line(k: &KeptLine) -> FindingLine {
-    FindingLine { line: k.number, text: k.text.clone(), time: rfc3339(k.time) }
+    FindingLine { line: k.number, text: k.text.clone(), time: rfc3339(k.logged.unwrap_or(k.time)) }
 }
 
 /// The stable id: hex of the first 16 bytes of SHA-256(stream key, playbook id, first evidence).
@@ -203,7 +205,13 @@ impl Finding {
         let width = lines.iter().map(|(l, _)| l.line.to_string().len()).max().unwrap_or(1);
         for (l, is_evidence) in lines {
             let mark = if is_evidence { '>' } else { ' ' };
-            let _ = writeln!(out, "  {mark} L{:<width$}  {}", l.line, for_terminal(&l.text));
+            // A multi-line record: its further lines are indented under the first.
+            let mut record = l.text.split('\n');
+            let first = record.next().unwrap_or("");
+            let _ = writeln!(out, "  {mark} L{:<width$}  {}", l.line, for_terminal(first));
+            for more in record {
+                let _ = writeln!(out, "    {:width$}   {}", "", for_terminal(more));
+            }
         }
         for (i, step) in self.fix.iter().take(2).enumerate() {
             let first_line = step.lines().next().unwrap_or("");
@@ -219,10 +227,13 @@ impl Finding {
     }
 }
 
-/// This host's name (for findings from many nodes).
+/// This host's name (for findings from many nodes): `FAULTLINE_HOST` when set (a DaemonSet sets
+/// it to the node's name; a pod's own host name is the pod's), else the kernel's host name.
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
+    std::env::var("FAULTLINE_HOST")
         .ok()
+        .filter(|h| !h.trim().is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())

@@ -19,6 +19,10 @@ pub struct Line<'a> {
     pub text: &'a [u8],
     /// True when the line was longer than the limit and `text` holds only its start.
     pub cut: bool,
+    /// Stream offset just past the line's terminator: where framing resumes after this line.
+    pub end: u64,
+    /// The terminator was a CR at the end of a chunk: an LF at `end` still belongs to it.
+    pub end_after_cr: bool,
 }
 
 /// Default cap on one line: longer lines are cut.
@@ -123,13 +127,14 @@ impl LineFramer {
                     None => self.after_cr = true,
                 }
             }
+            let end = (self.total - (chunk.len() - pos - term_len) as u64, self.after_cr);
             if self.partial.is_empty() && !self.partial_cut {
                 let cut = body.len() > self.max_line_bytes;
                 let text = &body[..body.len().min(self.max_line_bytes)];
-                self.emit_line(text, cut, &mut emit);
+                self.emit_line(text, cut, end, &mut emit);
             } else {
                 self.append_partial(body);
-                self.emit_partial(&mut emit);
+                self.emit_partial(end, &mut emit);
             }
             chunk = &chunk[pos + term_len..];
             self.tail = 0;
@@ -145,15 +150,15 @@ impl LineFramer {
         self.after_cr = false;
         self.tail = 0;
         if self.has_pending() {
-            self.emit_partial(&mut emit);
+            self.emit_partial((self.total, false), &mut emit);
         }
     }
 
     /// Emits the assembled partial line and empties it, keeping its allocation.
-    fn emit_partial(&mut self, emit: &mut impl FnMut(Line<'_>)) {
+    fn emit_partial(&mut self, end: (u64, bool), emit: &mut impl FnMut(Line<'_>)) {
         let partial = std::mem::take(&mut self.partial);
         let cut = std::mem::take(&mut self.partial_cut);
-        self.emit_line(&partial, cut, emit);
+        self.emit_line(&partial, cut, end, emit);
         self.partial = partial;
         self.partial.clear();
     }
@@ -166,13 +171,13 @@ impl LineFramer {
         self.partial.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
-    fn emit_line(&mut self, text: &[u8], cut: bool, emit: &mut impl FnMut(Line<'_>)) {
+    fn emit_line(&mut self, text: &[u8], cut: bool, end: (u64, bool), emit: &mut impl FnMut(Line<'_>)) {
         if cut {
             self.lines_cut += 1;
         }
         let number = self.next_number;
         self.next_number += 1;
-        emit(Line { number, text, cut });
+        emit(Line { number, text, cut, end: end.0, end_after_cr: end.1 });
     }
 }
 
@@ -234,6 +239,21 @@ mod tests {
         resumed.push(b"\nxy\n", |l| lines.push(l.text.to_vec()));
         assert_eq!(lines, vec![b"xy".to_vec()]);
         assert_eq!(resumed.consumed(), 16);
+    }
+
+    #[test]
+    fn each_line_knows_where_framing_resumes_after_it() {
+        let mut framer = LineFramer::new(100).resume_at(10, false);
+        let mut ends = Vec::new();
+        framer.push(b"ab\r\ncd\ref\r", |l| ends.push((l.end, l.end_after_cr)));
+        framer.push(b"\ngh", |l| ends.push((l.end, l.end_after_cr)));
+        framer.flush(|l| ends.push((l.end, l.end_after_cr)));
+        assert_eq!(ends, vec![(14, false), (17, false), (20, true), (23, false)]);
+        // Resuming at any of them frames the rest exactly as the first run did.
+        let mut resumed = LineFramer::new(100).resume_at(20, true);
+        let mut texts = Vec::new();
+        resumed.push(b"\ngh\n", |l| texts.push(l.text.to_vec()));
+        assert_eq!(texts, vec![b"gh".to_vec()]);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod correlate;
 pub mod daemon;
+pub mod decode;
 pub mod diagnostic;
 pub mod duration;
 pub mod engine;

@@ -4,12 +4,15 @@
 //!
 //! A stream can have several *inputs*, each framed on its own so their lines never mix, all
 //! correlated together: a command's stdout and stderr, or a log file and the file it was just
-//! rotated to.
+//! rotated to. Between framing and scanning, each input has a [`Decoder`] (container log
+//! formats, multi-line records; see [`crate::decode`]); with the default [`Decoding`] it passes
+//! lines through unchanged.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::correlate::{ActivityReport, LineIn, Millis, Policy, Report, StreamCorrelator};
+use crate::decode::{Decoder, DecoderState, Decoding, Nanos, Pos, Record};
 use crate::engine::{Catalog, LineScanner};
 use crate::finding::{Activity, Event, Finding, PlaybookRef, StreamInfo, rfc3339};
 use crate::frame::LineFramer;
@@ -40,6 +43,8 @@ pub struct StreamStats {
 #[derive(Debug, Default)]
 pub struct Workspace {
     scanner: LineScanner,
+    /// The log's own time of each line in `scanner` (decoded inputs).
+    times: Vec<Option<Millis>>,
     hits: Vec<(usize, PatternId)>,
     line_hits: Vec<PatternId>,
     reports: Vec<Report>,
@@ -49,10 +54,20 @@ pub struct Workspace {
 /// Index of one input of a stream.
 pub type InputId = usize;
 
+/// One input: its framer and its decoder.
+#[derive(Debug)]
+struct Input {
+    framer: LineFramer,
+    decoder: Decoder,
+    /// A bad line of this input was already logged.
+    warned: bool,
+}
+
 #[derive(Debug)]
 pub struct StreamProcessor {
     pub info: StreamInfo,
-    inputs: Vec<Option<LineFramer>>,
+    inputs: Vec<Option<Input>>,
+    decoding: Decoding,
     correlator: StreamCorrelator,
     stats: StreamStats,
     max_line_bytes: usize,
@@ -64,6 +79,7 @@ impl StreamProcessor {
         Self {
             info,
             inputs: Vec::new(),
+            decoding: Decoding::default(),
             correlator: StreamCorrelator::new(),
             stats: StreamStats::default(),
             max_line_bytes: shared.max_line_bytes,
@@ -85,27 +101,36 @@ impl StreamProcessor {
         self.correlator = StreamCorrelator::restore(snap, &new.catalog, keep);
     }
 
+    /// How inputs added from now on are decoded (default: plain lines, no joining).
+    pub fn set_decoding(&mut self, decoding: Decoding) {
+        self.decoding = decoding;
+    }
+
     /// Adds an input read from its start; returns its id.
     pub fn add_input(&mut self) -> InputId {
-        self.add_framer(LineFramer::new(self.max_line_bytes))
+        self.resume_input_with(Pos { offset: 0, after_cr: false, next_line: 1 }, None)
     }
 
     /// Adds an input resumed from a checkpoint: framing continues at `offset` with line
     /// `next_line` (`after_cr`: the byte before `offset` was a CR).
     pub fn resume_input(&mut self, offset: u64, after_cr: bool, next_line: u64) -> InputId {
-        self.add_framer(
-            LineFramer::new(self.max_line_bytes).with_next_number(next_line).resume_at(offset, after_cr),
-        )
+        self.resume_input_with(Pos { offset, after_cr, next_line }, None)
     }
 
-    fn add_framer(&mut self, framer: LineFramer) -> InputId {
+    /// [`StreamProcessor::resume_input`] with what the checkpoint kept of the input's decoder.
+    pub fn resume_input_with(&mut self, at: Pos, state: Option<&DecoderState>) -> InputId {
+        let framer = LineFramer::new(self.max_line_bytes)
+            .with_next_number(at.next_line)
+            .resume_at(at.offset, at.after_cr);
+        let decoder = Decoder::new(&self.decoding, self.max_line_bytes, at, state);
+        let input = Input { framer, decoder, warned: false };
         match self.inputs.iter().position(Option::is_none) {
             Some(i) => {
-                self.inputs[i] = Some(framer);
+                self.inputs[i] = Some(input);
                 i
             }
             None => {
-                self.inputs.push(Some(framer));
+                self.inputs.push(Some(input));
                 self.inputs.len() - 1
             }
         }
@@ -127,17 +152,19 @@ impl StreamProcessor {
         out: &mut Vec<Event>,
     ) {
         self.stats.bytes += bytes.len() as u64;
-        let scanner = &mut ws.scanner;
+        let (scanner, times) = (&mut ws.scanner, &mut ws.times);
         let mut lines = 0;
         let mut cut = 0;
-        if let Some(framer) = self.inputs.get_mut(input).and_then(Option::as_mut) {
+        if let Some(Input { framer, decoder, .. }) = self.inputs.get_mut(input).and_then(Option::as_mut) {
+            let mut emit = |r: Record<'_>| scan(scanner, times, r);
             framer.push(bytes, |line| {
                 lines += 1;
                 cut += u64::from(line.cut);
-                scanner.push(line.number, line.text, line.cut);
+                decoder.line(&line, now, &mut emit);
             });
         }
         self.count(bytes.len() as u64, lines, cut);
+        self.check_decoding(input);
         self.process(ws, sh, now, out);
     }
 
@@ -150,6 +177,19 @@ impl StreamProcessor {
         }
     }
 
+    /// Logs the first line of `input` that was not in its format (once per input).
+    fn check_decoding(&mut self, input: InputId) {
+        let Some(i) = self.inputs.get_mut(input).and_then(Option::as_mut) else { return };
+        if let (n, Some(bad)) = i.decoder.take_bad_line() {
+            if !i.warned {
+                i.warned = true;
+                tracing::warn!(stream = %self.info.name, line = bad.line, format = i.decoder.format().as_str(), reason = %bad.reason, "Line not in the stream's format; taken as plain text (further ones are counted).");
+            } else {
+                tracing::debug!(stream = %self.info.name, line = bad.line, bad_lines = n, "Line not in the stream's format.");
+            }
+        }
+    }
+
     /// Emits the unterminated last line of `input`, if any (idle timeout, end of input).
     pub fn flush_input(
         &mut self,
@@ -159,17 +199,20 @@ impl StreamProcessor {
         now: Millis,
         out: &mut Vec<Event>,
     ) {
-        let scanner = &mut ws.scanner;
+        let (scanner, times) = (&mut ws.scanner, &mut ws.times);
         let mut lines = 0;
         let mut cut = 0;
-        if let Some(framer) = self.inputs.get_mut(input).and_then(Option::as_mut) {
+        if let Some(Input { framer, decoder, .. }) = self.inputs.get_mut(input).and_then(Option::as_mut) {
+            let mut emit = |r: Record<'_>| scan(scanner, times, r);
             framer.flush(|line| {
                 lines += 1;
                 cut += u64::from(line.cut);
-                scanner.push(line.number, line.text, line.cut);
+                decoder.line(&line, now, &mut emit);
             });
+            decoder.flush(now, &mut emit);
         }
         self.count(0, lines, cut);
+        self.check_decoding(input);
         self.process(ws, sh, now, out);
     }
 
@@ -184,21 +227,70 @@ impl StreamProcessor {
     ) {
         self.flush_input(ws, input, sh, now, out);
         if let Some(slot) = self.inputs.get_mut(input) {
-            if let Some(f) = slot.take() {
-                self.stats.lines_cut += f.lines_cut();
+            if let Some(i) = slot.take() {
+                self.stats.lines_cut += i.framer.lines_cut();
             }
         }
     }
 
-    /// Discards what `input` holds and frames it afresh from offset 0 (a truncated file).
-    pub fn restart_input(&mut self, input: InputId) {
-        if let Some(slot) = self.inputs.get_mut(input).filter(|s| s.is_some()) {
-            *slot = Some(LineFramer::new(self.max_line_bytes));
+    /// Forgets `input` without matching what it still holds (a log stream that broke: what it
+    /// held is read again when it is re-attached after its cursor).
+    pub fn discard_input(&mut self, input: InputId) {
+        if let Some(i) = self.inputs.get_mut(input).and_then(Option::take) {
+            self.stats.lines_cut += i.framer.lines_cut();
         }
     }
 
-    /// Lets settle deadlines fire, and sends activity news about earlier findings.
+    /// Discards the unterminated line of `input` and frames it afresh from offset 0 (a truncated
+    /// file). Complete records its decoder was holding are matched first.
+    pub fn restart_input(
+        &mut self,
+        ws: &mut Workspace,
+        input: InputId,
+        sh: &Shared,
+        now: Millis,
+        out: &mut Vec<Event>,
+    ) {
+        let max = self.max_line_bytes;
+        if let Some(slot) = self.inputs.get_mut(input).filter(|s| s.is_some()) {
+            if let Some(old) = slot.as_mut() {
+                let (scanner, times) = (&mut ws.scanner, &mut ws.times);
+                old.decoder.flush(now, &mut |r: Record<'_>| scan(scanner, times, r));
+            }
+            let start = Pos { offset: 0, after_cr: false, next_line: 1 };
+            let decoder = Decoder::new(&self.decoding, max, start, None);
+            *slot = Some(Input { framer: LineFramer::new(max), decoder, warned: false });
+        }
+        self.process(ws, sh, now, out);
+    }
+
+    /// Drops the lines of `input` stamped at or before `t` (a re-attached log stream).
+    pub fn drop_through(&mut self, input: InputId, t: Option<Nanos>) {
+        if let Some(i) = self.inputs.get_mut(input).and_then(Option::as_mut) {
+            i.decoder.drop_through(t);
+        }
+    }
+
+    /// Timestamp of the last line of `input` that was matched (timestamped inputs).
+    pub fn cursor(&self, input: InputId) -> Option<Nanos> {
+        self.inputs.get(input).and_then(Option::as_ref).and_then(|i| i.decoder.cursor())
+    }
+
+    /// What a checkpoint must keep of `input`'s decoder besides [`StreamProcessor::position`].
+    pub fn decoder_state(&self, input: InputId) -> DecoderState {
+        self.inputs.get(input).and_then(Option::as_ref).map(|i| i.decoder.state()).unwrap_or_default()
+    }
+
+    /// Lets settle deadlines fire, completes held records whose time is up, and sends activity
+    /// news about earlier findings.
     pub fn tick(&mut self, ws: &mut Workspace, sh: &Shared, now: Millis, out: &mut Vec<Event>) {
+        for i in self.inputs.iter_mut().flatten() {
+            if i.decoder.deadline().is_some_and(|d| d <= now) {
+                let (scanner, times) = (&mut ws.scanner, &mut ws.times);
+                i.decoder.flush_due(now, &mut |r: Record<'_>| scan(scanner, times, r));
+            }
+        }
+        self.process(ws, sh, now, out);
         self.correlator.tick(&sh.catalog, &sh.policy, now, &mut ws.reports);
         self.drain_reports(ws, sh, out);
         ws.activity.clear();
@@ -244,21 +336,28 @@ impl StreamProcessor {
 
     /// When [`StreamProcessor::tick`] must be called next.
     pub fn next_deadline(&self, sh: &Shared) -> Option<Millis> {
-        self.correlator.next_deadline(&sh.policy)
+        let held = self.inputs.iter().flatten().filter_map(|i| i.decoder.deadline()).min();
+        [self.correlator.next_deadline(&sh.policy), held].into_iter().flatten().min()
+    }
+
+    /// True when the decoder of `input` holds a record or fragment that may still continue.
+    pub fn is_holding(&self, input: InputId) -> bool {
+        self.inputs.get(input).and_then(Option::as_ref).is_some_and(|i| i.decoder.is_holding())
     }
 
     /// True when `input` holds an unterminated line.
     pub fn has_partial_line(&self, input: InputId) -> bool {
-        self.inputs.get(input).and_then(Option::as_ref).is_some_and(LineFramer::has_pending)
+        self.inputs.get(input).and_then(Option::as_ref).is_some_and(|i| i.framer.has_pending())
     }
 
     /// For `input`: offset just past its last complete line (where a restart resumes), whether
-    /// that line ended in CR, and the number of its next line.
+    /// that line ended in CR, and the number of its next line. A record the decoder still holds
+    /// is not complete: the position is then before its first line.
     pub fn position(&self, input: InputId) -> (u64, bool, u64) {
-        self.inputs
-            .get(input)
-            .and_then(Option::as_ref)
-            .map_or((0, false, 1), |f| (f.consumed(), f.after_cr(), f.next_number()))
+        self.inputs.get(input).and_then(Option::as_ref).map_or((0, false, 1), |i| match i.decoder.resume() {
+            Some(p) => (p.offset, p.after_cr, p.next_line),
+            None => (i.framer.consumed(), i.framer.after_cr(), i.framer.next_number()),
+        })
     }
 
     pub fn correlator(&self) -> &StreamCorrelator {
@@ -266,7 +365,7 @@ impl StreamProcessor {
     }
 
     pub fn stats(&self) -> StreamStats {
-        let open_cut: u64 = self.inputs.iter().flatten().map(LineFramer::lines_cut).sum();
+        let open_cut: u64 = self.inputs.iter().flatten().map(|i| i.framer.lines_cut()).sum();
         StreamStats { lines_cut: self.stats.lines_cut + open_cut, ..self.stats }
     }
 
@@ -286,11 +385,18 @@ impl StreamProcessor {
                 next += 1;
             }
             let line = ws.scanner.line(i);
-            let event =
-                LineIn { number: line.number, raw: line.raw, cut: line.cut, time: now, hits: &ws.line_hits };
+            let event = LineIn {
+                number: line.number,
+                raw: line.raw,
+                cut: line.cut,
+                time: now,
+                logged: ws.times.get(i).copied().flatten(),
+                hits: &ws.line_hits,
+            };
             self.correlator.observe(&sh.catalog, &sh.policy, event, &mut ws.reports);
         }
         ws.scanner.clear();
+        ws.times.clear();
         if let Some(c) = &self.counters {
             c.add(&c.match_nanos, started.elapsed().as_nanos() as u64);
         }
@@ -307,5 +413,12 @@ impl StreamProcessor {
             self.correlator.note_finding(report.rules, f.id.clone(), report.first_seen);
             out.push(Event::Finding(Box::new(f)));
         }
+    }
+}
+
+/// Hands one decoded record to the scanner (blank records are not kept, nor is their time).
+fn scan(scanner: &mut LineScanner, times: &mut Vec<Option<Millis>>, r: Record<'_>) {
+    if scanner.push(r.number, r.text, r.cut) {
+        times.push(r.time);
     }
 }

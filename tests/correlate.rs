@@ -52,7 +52,14 @@ impl Stream {
         let mut hits = Vec::new();
         self.scanner.scan(&self.cat, |_, p| hits.push(p));
         if pushed {
-            let line = LineIn { number: self.number, raw: text.as_bytes(), cut: false, time: t, hits: &hits };
+            let line = LineIn {
+                number: self.number,
+                raw: text.as_bytes(),
+                cut: false,
+                time: t,
+                logged: None,
+                hits: &hits,
+            };
             self.corr.observe(&self.cat, &self.policy, line, &mut self.reports);
         }
         self.scanner.clear();

@@ -4,7 +4,8 @@
 //!
 //! The one documented difference: a playbook whose `threshold.count` is not reached is noise to
 //! the daemon, so the expected finding is the best-ranked playbook of `analyze` whose count is
-//! reached (for most playbooks count is 1, and it is simply the top one).
+//! reached (for most playbooks count is 1, and it is simply the top one). Multi-line joining is
+//! off by default, as `analyze` matches line by line (and `count` would count records).
 //!
 //! One `watch` run follows every fixture (each file is its own stream); `analyze` runs through
 //! the library on the same bundled catalog.
@@ -53,7 +54,8 @@ fn first_finding_of_watch_once_names_the_top_playbook_of_analyze() {
     assert!(files.len() > 2, "no fixtures found");
     let state = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["watch", "--once", "--from-start", "--min-confidence", "0", "--format", "json", "--state-dir"])
+        .args(["watch", "--once", "--from-start", "--min-confidence", "0", "--format", "json"])
+        .arg("--state-dir")
         .arg(state.path())
         .args(&files)
         .output()

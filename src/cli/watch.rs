@@ -8,10 +8,12 @@ use clap::Args;
 
 use super::PlaybookArgs;
 use crate::config::{
-    self, AlertmanagerSink, ExecSource, FileSource, JournalSink, LogFormat, OutputFormat, Restart,
-    SecretSource, SinkSpec, SourceSpec, Start, WatchConfig, WebhookSink,
+    self, AlertmanagerSink, ContainerSelector, DockerSource, ExecSource, FileSource, JournalSink, LogFormat,
+    MultilineSpec, OutputFormat, Restart, SecretSource, SinkSpec, SourceSpec, Start, StdinSource,
+    WatchConfig, WebhookSink,
 };
 use crate::daemon::Control;
+use crate::decode::Format;
 use crate::exit::Exit;
 
 #[derive(Debug, Args)]
@@ -22,6 +24,10 @@ pub struct WatchArgs {
     /// Run a command and follow its stdout and stderr (restarted with back-off when it exits)
     #[arg(long = "exec", value_name = "CMD")]
     pub exec: Vec<String>,
+    /// Follow containers through the Docker Engine API (DOCKER_HOST or /var/run/docker.sock):
+    /// a name, an id, `label=KEY[=VALUE]`, or `*` for all (repeatable)
+    #[arg(long = "docker", value_name = "NAME|ID|label=KEY=VALUE")]
+    pub docker: Vec<String>,
     /// Configuration file (see config/faultline.yaml)
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -37,6 +43,10 @@ pub struct WatchArgs {
     /// Read every source to its current end, report what is pending, exit
     #[arg(long)]
     pub once: bool,
+    /// Join stack traces into one record (lines starting with white space, `at `, `Caused by:`
+    /// or `...` continue the previous one) on every source without a `multiline:` rule
+    #[arg(long)]
+    pub multiline: bool,
     /// Wait this long after a playbook qualifies for competing evidence (e.g. 1s; overrides all)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub settle: Option<Duration>,
@@ -117,10 +127,10 @@ pub fn resolve(args: &WatchArgs) -> Result<WatchConfig> {
     let mut files = Vec::new();
     for s in &args.sources {
         if s == "-" {
-            if cfg.sources.contains(&SourceSpec::Stdin) {
+            if cfg.sources.iter().any(|s| matches!(s, SourceSpec::Stdin(_))) {
                 bail!("`-` given twice (stdin can be read only once)");
             }
-            cfg.sources.push(SourceSpec::Stdin);
+            cfg.sources.push(SourceSpec::Stdin(StdinSource { multiline: None }));
         } else {
             files.push(s.clone());
         }
@@ -133,11 +143,33 @@ pub fn resolve(args: &WatchArgs) -> Result<WatchConfig> {
             paths: files,
             exclude: Vec::new(),
             start: Start::End,
+            format: Format::Auto,
+            multiline: None,
         }));
     }
     for cmd in &args.exec {
         let argv = config::split_command(cmd).map_err(|e| anyhow::anyhow!("--exec {cmd:?}: {e}"))?;
-        cfg.sources.push(SourceSpec::Exec(ExecSource { name: cmd.clone(), argv, restart: Restart::Always }));
+        cfg.sources.push(SourceSpec::Exec(ExecSource {
+            name: cmd.clone(),
+            argv,
+            restart: Restart::Always,
+            multiline: None,
+        }));
+    }
+    if !args.docker.is_empty() {
+        let containers = args
+            .docker
+            .iter()
+            .map(|s| ContainerSelector::parse(s).map_err(|e| anyhow::anyhow!("--docker: {e}")))
+            .collect::<Result<Vec<_>>>()?;
+        cfg.sources.push(SourceSpec::Docker(DockerSource {
+            // Named after its selectors, so the same command line resumes the same cursors.
+            name: format!("cli:{}", args.docker.join(",")),
+            containers,
+            labels: Vec::new(),
+            host: None,
+            multiline: None,
+        }));
     }
     if let Some(format) = args.format {
         let mut replaced = false;
@@ -186,6 +218,17 @@ pub fn resolve(args: &WatchArgs) -> Result<WatchConfig> {
     }
     if let Some(dir) = &args.state_dir {
         cfg.state_dir = dir.clone();
+    }
+    if args.multiline {
+        for s in &mut cfg.sources {
+            let m = match s {
+                SourceSpec::File(f) => &mut f.multiline,
+                SourceSpec::Stdin(i) => &mut i.multiline,
+                SourceSpec::Exec(e) => &mut e.multiline,
+                SourceSpec::Docker(d) => &mut d.multiline,
+            };
+            m.get_or_insert_with(MultilineSpec::default);
+        }
     }
     cfg.once |= args.once;
     cfg.forced.settle = args.settle.or(cfg.forced.settle);

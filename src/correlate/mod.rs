@@ -25,7 +25,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-use crate::engine::analysis::{EvidenceLine, Hits, display_text};
+use crate::engine::analysis::{EvidenceLine, Hits, display_record};
 use crate::engine::stage::{Stage, StageTracker};
 use crate::engine::{Catalog, rank_by};
 use crate::matcher::PatternId;
@@ -143,6 +143,9 @@ pub struct LineIn<'a> {
     pub raw: &'a [u8],
     pub cut: bool,
     pub time: Millis,
+    /// The log's own timestamp of the line, when its format has one (shown with evidence;
+    /// windows use `time`).
+    pub logged: Option<Millis>,
     /// Patterns found on the line (from the matcher), stage keywords included.
     pub hits: &'a [PatternId],
 }
@@ -155,6 +158,9 @@ pub struct KeptLine {
     pub number: u64,
     pub text: String,
     pub time: Millis,
+    /// The log's own timestamp, when its format has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logged: Option<Millis>,
 }
 
 /// A recent line kept raw (buffers are reused) until it is needed as context.
@@ -163,6 +169,7 @@ struct RawLine {
     seq: u64,
     number: u64,
     time: Millis,
+    logged: Option<Millis>,
     cut: bool,
     raw: Vec<u8>,
 }
@@ -170,15 +177,23 @@ struct RawLine {
 impl RawLine {
     /// The inverse of [`RawLine::kept`] (for restored state: its text is already cleaned).
     fn from_kept(k: KeptLine) -> Self {
-        RawLine { seq: k.seq, number: k.number, time: k.time, cut: false, raw: k.text.into_bytes() }
+        RawLine {
+            seq: k.seq,
+            number: k.number,
+            time: k.time,
+            logged: k.logged,
+            cut: false,
+            raw: k.text.into_bytes(),
+        }
     }
 
     fn kept(&self) -> KeptLine {
         KeptLine {
             seq: self.seq,
             number: self.number,
-            text: display_text(&self.raw, self.cut),
+            text: display_record(&self.raw, self.cut),
             time: self.time,
+            logged: self.logged,
         }
     }
 }
@@ -397,8 +412,9 @@ impl StreamCorrelator {
         let kept = |line: &LineIn<'_>| KeptLine {
             seq,
             number: line.number,
-            text: display_text(line.raw, line.cut),
+            text: display_record(line.raw, line.cut),
             time: now,
+            logged: line.logged,
         };
         if let Some(pending) = &mut self.pending {
             if pending.after.len() < policy.context_after {
@@ -481,6 +497,7 @@ impl StreamCorrelator {
             slot.raw.clear();
             slot.raw.extend_from_slice(line.raw);
             (slot.seq, slot.number, slot.time, slot.cut) = (seq, line.number, now, line.cut);
+            slot.logged = line.logged;
             self.recent.push_back(slot);
         }
         if interesting && self.pending.is_none() {

@@ -133,8 +133,9 @@ impl Running {
 fn source_name(spec: &SourceSpec) -> (&'static str, String) {
     match spec {
         SourceSpec::File(f) => ("file", f.name.clone()),
-        SourceSpec::Stdin => ("stdin", "stdin".into()),
+        SourceSpec::Stdin(_) => ("stdin", "stdin".into()),
         SourceSpec::Exec(e) => ("exec", e.name.clone()),
+        SourceSpec::Docker(d) => ("docker", d.name.clone()),
     }
 }
 
@@ -161,14 +162,20 @@ fn start(
             });
             Handle::File(h, wake_tx)
         }
-        SourceSpec::Stdin | SourceSpec::Exec(_) => {
+        SourceSpec::Stdin(_) | SourceSpec::Exec(_) | SourceSpec::Docker(_) => {
             let (stop_tx, stop_rx) = watch::channel(false);
             let (rebind_tx, rebind_rx) = mpsc::unbounded_channel();
             let spec = spec.clone();
             let h = tokio::spawn(async move {
                 match spec {
                     SourceSpec::Exec(e) => crate::source::exec::run(e, ctx, ready, stop_rx, rebind_rx).await,
-                    _ => crate::source::stdin::run(ctx, ready, stop_rx, rebind_rx).await,
+                    SourceSpec::Docker(d) => {
+                        crate::source::docker::run(d, ctx, ready, stop_rx, rebind_rx).await
+                    }
+                    SourceSpec::Stdin(s) => {
+                        crate::source::stdin::run(s, ctx, ready, stop_rx, rebind_rx).await
+                    }
+                    SourceSpec::File(_) => unreachable!("files are followed on a blocking thread"),
                 }
                 let _ = done.send(());
             });
@@ -189,7 +196,7 @@ pub async fn run(
 ) -> Result<Summary> {
     if cfg.sources.is_empty() {
         bail!(
-            "nothing to watch: give files or globs, `-` for stdin, or --exec CMD (or `sources:` in --config)"
+            "nothing to watch: give files or globs, `-` for stdin, --exec CMD or --docker CONTAINER (or `sources:` in --config)"
         );
     }
     let mut shared = build_shared(&cfg)?;

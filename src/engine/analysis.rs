@@ -61,6 +61,40 @@ pub fn display_text(raw: &[u8], already_cut: bool) -> String {
     text
 }
 
+/// Most lines, and bytes, of a multi-line record shown as evidence (each line is also cut to
+/// [`EVIDENCE_MAX_BYTES`]).
+pub const RECORD_MAX_LINES: usize = 60;
+pub const RECORD_MAX_BYTES: usize = 16 << 10;
+
+/// [`display_text`] for a record that may hold several lines (a stack trace joined by the
+/// watch daemon's multi-line rule): each line is shown, up to [`RECORD_MAX_LINES`] lines and
+/// [`RECORD_MAX_BYTES`] bytes, then a cut marker. A one-line record is shown as `display_text`
+/// shows it.
+pub fn display_record(raw: &[u8], already_cut: bool) -> String {
+    if memchr::memchr(b'\n', raw).is_none() {
+        return display_text(raw, already_cut);
+    }
+    let mut out = String::new();
+    let mut cut = already_cut;
+    for (i, line) in raw.split(|&b| b == b'\n').enumerate() {
+        let text = display_text(line, false);
+        if i == RECORD_MAX_LINES || out.len() + text.len() > RECORD_MAX_BYTES {
+            cut = true;
+            break;
+        }
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&text);
+    }
+    let kept = out.trim_end().len();
+    out.truncate(kept);
+    if cut {
+        out.push_str(CUT_MARKER);
+    }
+    out
+}
+
 /// What the scorer needs to know about a set of hits.
 pub trait Hits {
     /// The evidence line of pattern `p`, or `None` when it was not found.
@@ -191,5 +225,20 @@ impl Hits for Analysis {
 
     fn stage(&self) -> Option<Stage> {
         self.stage.stage()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_show_every_line_up_to_a_bound() {
+        assert_eq!(display_record(b"one line  ", false), "one line");
+        assert_eq!(display_record(b"head\n\tat a\n\tat b\n", false), "head\n\tat a\n\tat b");
+        let long: Vec<u8> = (0..100).flat_map(|i| format!("\tat frame{i}\n").into_bytes()).collect();
+        let shown = display_record(&long, false);
+        assert_eq!(shown.lines().count(), RECORD_MAX_LINES);
+        assert!(shown.ends_with(" …[cut]"), "{shown}");
     }
 }

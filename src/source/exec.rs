@@ -14,9 +14,10 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::{Ready, Rebind, SourceContext, now_ms};
-use crate::config::{ExecSource, Restart};
+use crate::config::{ExecSource, Restart, decoding};
 use crate::correlate::StreamCorrelator;
 use crate::correlate::state::CorrelatorSnapshot;
+use crate::decode::Format;
 use crate::finding::{Event, StreamInfo};
 use crate::stream::{StreamProcessor, Workspace};
 
@@ -46,6 +47,7 @@ pub async fn run(
     let mut info = StreamInfo::new("exec", spec.name.clone());
     info.labels.insert("command".into(), spec.argv.join(" "));
     let mut proc = StreamProcessor::new(info, &ctx.shared).with_counters(ctx.counters.clone());
+    proc.set_decoding(decoding(Format::Plain, &spec.multiline, &ctx.limits));
     match ctx.state.read::<CorrelatorSnapshot>(&id) {
         Ok(Some(snap)) => proc.set_correlator(StreamCorrelator::restore(snap, &ctx.shared.catalog, |_| true)),
         Ok(None) => {}

@@ -32,9 +32,10 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
 
 use super::{Counters, Ready, Rebind, SourceContext, now_ms, send_blocking};
-use crate::config::{FileSource, Start};
+use crate::config::{FileSource, Start, decoding};
 use crate::correlate::StreamCorrelator;
 use crate::correlate::state::CorrelatorSnapshot;
+use crate::decode::{DecoderState, Pos};
 use crate::finding::{Event, StreamInfo};
 use crate::frame::LineFramer;
 use crate::stream::{InputId, StreamProcessor, Workspace};
@@ -90,6 +91,13 @@ struct FileEntry {
     next_line: u64,
     /// False for a rotated-away file that was still being drained.
     current: bool,
+    /// What the decoder kept (container log formats, multi-line records held back).
+    #[serde(default, skip_serializing_if = "is_default")]
+    decoder: DecoderState,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,7 +151,13 @@ pub struct FileSourceTask {
     out: Vec<Event>,
     dirty_since: Option<Instant>,
     last_checkpoint: Instant,
+    /// Rotated files read to their end and closed (device, inode, head): a glob that also
+    /// matches their new name (`0.log.20261126-100000`, `app.log.1`) must not read them again.
+    retired: std::collections::VecDeque<(u64, u64, Fingerprint)>,
 }
+
+/// Closed rotated files remembered (see `FileSourceTask::retired`).
+const RETIRED_MAX: usize = 4096;
 
 impl FileSourceTask {
     pub fn new(spec: FileSource, ctx: SourceContext, wake: Receiver<Wake>, wake_tx: Sender<Wake>) -> Self {
@@ -163,7 +177,22 @@ impl FileSourceTask {
             out: Vec::new(),
             dirty_since: None,
             last_checkpoint: Instant::now(),
+            retired: Default::default(),
         }
+    }
+
+    /// True when the file at `path` is already read as another path of a stream (a symlink
+    /// such as `/var/log/containers/*.log`, a rotated file under its new name), or was a
+    /// rotated file that has been read to its end.
+    fn already_read(&self, path: &Path) -> bool {
+        let Ok((mut file, meta)) = open(path) else { return false };
+        let (dev, ino) = (meta.dev(), meta.ino());
+        let open_here = self
+            .streams
+            .values()
+            .any(|f| f.current.iter().chain(&f.rotated).any(|o| o.dev == dev && o.ino == ino));
+        open_here
+            || self.retired.iter().any(|(d, i, fp)| *d == dev && *i == ino && self.same_head(&mut file, fp))
     }
 
     /// Follows the files until told to stop (or, with `--once`, until every file was read to
@@ -429,6 +458,10 @@ impl FileSourceTask {
             if !meta.is_file() {
                 continue;
             }
+            if self.already_read(&path) {
+                debug!(path = %path.display(), "Already read under another name; not followed again.");
+                continue;
+            }
             let entry = saved.remove(&path);
             self.follow(path, entry, initial);
         }
@@ -450,7 +483,9 @@ impl FileSourceTask {
         let shown = path.display().to_string();
         let mut info = StreamInfo::new("file", shown.clone());
         info.path = Some(shown);
+        info.labels.extend(super::kube::labels_from_path(path));
         let mut proc = StreamProcessor::new(info, &self.ctx.shared).with_counters(self.ctx.counters.clone());
+        proc.set_decoding(decoding(self.spec.format, &self.spec.multiline, &self.ctx.limits));
         if let Some(snap) = correlation {
             proc.set_correlator(StreamCorrelator::restore(snap, &self.ctx.shared.catalog, |_| true));
         }
@@ -480,7 +515,8 @@ impl FileSourceTask {
                 .find(|f| f.dev == dev && f.ino == ino && self.same_head(&mut file, &f.fingerprint));
             match same {
                 Some(f) if f.offset <= size => {
-                    resumed = Some((followed.proc.resume_input(f.offset, f.after_cr, f.next_line), f.offset));
+                    let at = Pos { offset: f.offset, after_cr: f.after_cr, next_line: f.next_line };
+                    resumed = Some((followed.proc.resume_input_with(at, Some(&f.decoder)), f.offset));
                     debug!(path = %path.display(), offset = f.offset, "Resuming from checkpoint.");
                 }
                 Some(f) => {
@@ -554,7 +590,8 @@ impl FileSourceTask {
                     continue;
                 }
                 info!(path = %c.display(), was = %entry.path, offset = f.offset, "Found the file rotated while stopped; reading it to its end.");
-                let input = followed.proc.resume_input(f.offset, f.after_cr, f.next_line);
+                let at = Pos { offset: f.offset, after_cr: f.after_cr, next_line: f.next_line };
+                let input = followed.proc.resume_input_with(at, Some(&f.decoder));
                 self.ctx.counters.add(&self.ctx.counters.open_files, 1);
                 followed.rotated.push(Open {
                     path: c.clone(),
@@ -681,6 +718,10 @@ impl FileSourceTask {
                 f.proc.close_input(&mut self.ws, old.input, &self.ctx.shared, now, &mut self.out);
                 counters.sub(&counters.open_files, 1);
                 debug!(path = %old.path.display(), "Closed rotated file.");
+                if self.retired.len() >= RETIRED_MAX {
+                    self.retired.pop_front();
+                }
+                self.retired.push_back((old.dev, old.ino, old.fingerprint.clone()));
             } else {
                 keep.push(old);
             }
@@ -706,7 +747,7 @@ impl FileSourceTask {
                 if shrank || head_changed {
                     warn!(path = %path.display(), offset = cur.offset, size = meta.len(), "File was truncated or rewritten; reading it from the start.");
                     counters.add(&counters.truncations, 1);
-                    f.proc.restart_input(cur.input);
+                    f.proc.restart_input(&mut self.ws, cur.input, &self.ctx.shared, now, &mut self.out);
                     cur.offset = 0;
                     cur.fingerprint = Fingerprint::of(&mut cur.file, FINGERPRINT_BYTES)
                         .unwrap_or(Fingerprint { len: 0, hash: String::new() });
@@ -816,6 +857,7 @@ impl FileSourceTask {
                         after_cr,
                         next_line,
                         current,
+                        decoder: f.proc.decoder_state(o.input),
                     }
                 };
                 let files = f

@@ -5,10 +5,13 @@
 //!
 //! * [`file`] — files and globs, with rotation, truncation and checkpoints (a blocking thread);
 //! * [`stdin`] — standard input;
-//! * [`exec`] — a command's stdout and stderr, restarted with back-off.
+//! * [`exec`] — a command's stdout and stderr, restarted with back-off;
+//! * [`docker`] — containers' logs through the Docker Engine API, with discovery and cursors.
 
+pub mod docker;
 pub mod exec;
 pub mod file;
+pub mod kube;
 pub mod stdin;
 
 use std::sync::Arc;

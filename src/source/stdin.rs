@@ -7,10 +7,13 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
 use super::{Ready, Rebind, SourceContext, now_ms};
+use crate::config::{StdinSource, decoding};
+use crate::decode::Format;
 use crate::finding::{Event, StreamInfo};
 use crate::stream::{StreamProcessor, Workspace};
 
 pub async fn run(
+    spec: StdinSource,
     mut ctx: SourceContext,
     mut ready: Ready,
     mut stop: watch::Receiver<bool>,
@@ -19,6 +22,7 @@ pub async fn run(
     let mut input = tokio::io::stdin();
     let mut proc = StreamProcessor::new(StreamInfo::new("stdin", "stdin"), &ctx.shared)
         .with_counters(ctx.counters.clone());
+    proc.set_decoding(decoding(Format::Plain, &spec.multiline, &ctx.limits));
     let id = proc.add_input();
     ctx.counters.add(&ctx.counters.streams, 1);
     let mut buf = vec![0u8; 64 << 10];
