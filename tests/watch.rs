@@ -34,6 +34,24 @@ fn appended_lines_are_followed_and_reported_with_true_line_numbers() {
 }
 
 #[test]
+fn a_relative_path_is_followed_from_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("logs")).unwrap();
+    let log = dir.path().join("logs/app.log");
+    File::create(&log).unwrap();
+    // `watch logs/app.log` and a relative glob, as typed in a shell.
+    let mut d = Daemon::start_in(dir.path(), &dir.path().join("state"), &["logs/app.log", "logs/*.txt"]);
+    append(&log, "FATAL BOOM in worker 3\n");
+    let f = d.finding("boom");
+    assert_eq!(f["stream"]["path"], log.display().to_string(), "the stream is named by its absolute path");
+    let txt = dir.path().join("logs/new.txt");
+    append(&txt, "sentinel-1 reached\n");
+    let f = d.finding("sentinel");
+    assert_eq!(f["stream"]["path"], txt.display().to_string());
+    d.stop();
+}
+
+#[test]
 fn rename_rotation_with_writes_racing_the_rename_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");

@@ -160,8 +160,20 @@ pub struct FileSourceTask {
 const RETIRED_MAX: usize = 4096;
 
 impl FileSourceTask {
-    pub fn new(spec: FileSource, ctx: SourceContext, wake: Receiver<Wake>, wake_tx: Sender<Wake>) -> Self {
+    pub fn new(
+        mut spec: FileSource,
+        ctx: SourceContext,
+        wake: Receiver<Wake>,
+        wake_tx: Sender<Wake>,
+    ) -> Self {
         let id = crate::checkpoint::source_id("file", &spec.name);
+        // Relative paths are taken from the working directory, once: inotify reports absolute
+        // paths, and the streams (and their checkpoints) are keyed by the path they were found at.
+        for pattern in &mut spec.paths {
+            if let Ok(abs) = std::path::absolute(&*pattern) {
+                *pattern = abs.to_string_lossy().into_owned();
+            }
+        }
         Self {
             spec,
             ctx,

@@ -38,18 +38,31 @@ impl Daemon {
     /// Starts `faultline watch` with the test playbooks, JSON output and JSON logs, and waits
     /// until it is watching.
     pub fn start_with(state: &Path, args: &[&str], env: &[(&str, &str)], stdin: Stdio) -> Daemon {
-        let mut child = Command::new(bin())
-            .arg("watch")
-            .args(["--format", "json", "--log-format", "json", "--log-level", "debug"])
-            .args(["--playbooks", PLAYBOOKS, "--state-dir"])
+        let mut cmd = Self::command(state, args);
+        cmd.envs(env.iter().copied()).stdin(stdin);
+        Self::spawn(cmd)
+    }
+
+    /// As [`Daemon::start`], in the working directory `cwd`.
+    pub fn start_in(cwd: &Path, state: &Path, args: &[&str]) -> Daemon {
+        let mut cmd = Self::command(state, args);
+        cmd.current_dir(cwd).stdin(Stdio::null());
+        Self::spawn(cmd)
+    }
+
+    fn command(state: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin());
+        cmd.arg("watch")
+            .args(["--format", "json", "--log-format", "json", "--log-level", "debug", "--playbooks"])
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(PLAYBOOKS))
+            .arg("--state-dir")
             .arg(state)
-            .args(args)
-            .envs(env.iter().copied())
-            .stdin(stdin)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start faultline");
+            .args(args);
+        cmd
+    }
+
+    fn spawn(mut cmd: Command) -> Daemon {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start faultline");
         let (tx, rx) = channel();
         let out = child.stdout.take().unwrap();
         std::thread::spawn(move || {
