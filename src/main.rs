@@ -1,5 +1,6 @@
 //! The `faultline` binary: parse flags, dispatch to a command, map the outcome to an exit code.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -17,7 +18,7 @@ fn main() -> ExitCode {
             }) {
                 return Exit::Ok.into();
             }
-            eprintln!("faultline: {err:#}");
+            let _ = writeln!(std::io::stderr(), "faultline: {err:#}");
             Exit::Error.into()
         }
     }

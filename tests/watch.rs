@@ -349,3 +349,40 @@ fn a_veto_during_settle_cancels_the_finding() {
     let (seen, _) = d.stop();
     assert!(seen.iter().all(|f| f["playbook"]["id"] != "burst"), "vetoed: {seen:?}");
 }
+
+#[test]
+fn a_closed_stderr_does_not_stop_the_daemon() {
+    // A supervisor that stops reading the daemon's log (its pipe closed) must not kill it: the
+    // log is lost, findings are not.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    File::create(&log).unwrap();
+    let mut child = Command::new(bin())
+        .args(["watch", "--format", "json", "--log-level", "debug", "--playbooks", PLAYBOOKS, "--state-dir"])
+        .arg(dir.path().join("state"))
+        .arg(&log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    // Written until read: the daemon may start following after the first lines.
+    let mut line = String::new();
+    let reader = std::thread::spawn(move || {
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        line
+    });
+    let end = Instant::now() + DEADLINE;
+    while !reader.is_finished() {
+        assert!(Instant::now() < end, "no finding with stderr closed");
+        append(&log, "FATAL BOOM in worker 3\n");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let first: Value = serde_json::from_str(&reader.join().unwrap()).unwrap();
+    assert_eq!(first["playbook"]["id"], "boom");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = wait_exit(&mut child);
+    assert!(status.success(), "{status:?}");
+}

@@ -1,5 +1,6 @@
 //! `faultline watch [SOURCE]... [--exec CMD]... [--config FILE]`: the streaming daemon.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -280,7 +281,7 @@ async fn forward_signals(controls: tokio::sync::mpsc::Sender<Control>) {
         };
         if control == Control::Stop {
             if stopping {
-                eprintln!("faultline: second signal, exiting now");
+                let _ = writeln!(std::io::stderr(), "faultline: second signal, exiting now");
                 std::process::exit(130);
             }
             stopping = true;
@@ -297,7 +298,12 @@ fn init_logging(cfg: &WatchConfig, explicit: bool) -> Result<()> {
         _ => EnvFilter::try_new(&cfg.log_level),
     }
     .map_err(|e| anyhow::anyhow!("invalid log level {:?}: {e}", cfg.log_level))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A closed stderr loses the log, never the daemon: tracing-subscriber would report the
+    // failed write with eprintln!, which panics.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     let result = match cfg.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init(),
