@@ -225,3 +225,18 @@ fn the_finding_that_activity_news_are_about_survives_a_checkpoint() {
     let f = restored.reported_finding(rules).expect("kept across the checkpoint");
     assert_eq!((f.id.as_str(), f.first_seen), ("f-1", secs(0)));
 }
+
+#[test]
+fn a_playbook_qualifying_while_a_vetoed_one_settles_is_still_reported() {
+    let defaults = Thresholds { settle: Duration::from_secs(2), ..Default::default() };
+    let mut s = Stream::new(catalog(&[REFUSED, OOM]), defaults);
+    for i in 0..3 {
+        s.line(secs(i), "connection refused");
+    }
+    // An unrelated failure qualifies while `refused` waits out its settle; then `refused` is
+    // vetoed. The settle ends with `oom` alone, and it is reported.
+    s.line(secs(3), "Out of memory: Killed process 4242 (java)");
+    s.line(secs(3) + 500, "db connected after retry");
+    s.tick(secs(5));
+    assert_eq!(s.ids(), vec!["oom"]);
+}
