@@ -2,19 +2,14 @@
 //! CRI files under `/var/log/pods`, Docker's json-file logs, kubelet's rotation, multi-line
 //! records (stack traces) and their checkpoints.
 
-mod support;
+mod common;
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use common::{Daemon, Playbooks, append, bin, sentinels};
 use serde_json::Value;
-use support::{Daemon, TEST_PLAYBOOKS, sentinels};
-
-fn append(path: &Path, text: &str) {
-    let mut f = OpenOptions::new().create(true).append(true).open(path).unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-}
 
 /// A CRI line stamped 2026-11-26T10:00:SS.mmm.
 fn cri(sec: u32, milli: u32, stream: &str, tag: &str, msg: &str) -> String {
@@ -26,12 +21,6 @@ fn json(sec: u32, stream: &str, log: &str) -> String {
     let line =
         serde_json::json!({"log": log, "stream": stream, "time": format!("2026-11-26T10:00:{sec:02}.5Z")});
     format!("{line}\n")
-}
-
-fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
-    let mut a: Vec<&str> = TEST_PLAYBOOKS.to_vec();
-    a.extend_from_slice(extra);
-    a
 }
 
 fn pod_dir(root: &Path) -> PathBuf {
@@ -50,7 +39,7 @@ fn cri_pod_logs_join_partial_lines_keep_their_time_and_carry_the_pod_identity() 
     let log = pod_dir(dir.path()).join("0.log");
     fs::write(&log, "").unwrap();
     let glob = format!("{}/var/log/pods/*/*/*.log", dir.path().display());
-    let mut d = Daemon::start(&dir.path().join("state"), &args(&["--multiline", &glob]));
+    let mut d = Daemon::start(&dir.path().join("state"), Playbooks::CONTAINERS, &["--multiline", &glob]);
     append(&log, &(cri(1, 0, "stdout", "P", "FATAL ") + &cri(1, 1, "stdout", "F", "BOOM in cart")));
     let f = d.finding("boom");
     assert_eq!(f["evidence"][0]["text"], "FATAL BOOM in cart", "the P fragment is joined to its F line");
@@ -95,7 +84,7 @@ fn docker_json_files_join_partial_lines_per_stream() {
     let log = cdir.join(format!("{id}-json.log"));
     fs::write(&log, "").unwrap();
     let glob = format!("{}/containers/*/*-json.log", dir.path().display());
-    let mut d = Daemon::start(&dir.path().join("state"), &args(&[&glob]));
+    let mut d = Daemon::start(&dir.path().join("state"), Playbooks::CONTAINERS, &[&glob]);
     // Docker splits long messages: a chunk without its trailing newline continues on the next
     // chunk of the same stream, whatever the other stream writes meanwhile.
     append(
@@ -127,8 +116,11 @@ fn kubelet_rotation_never_reads_a_line_twice_nor_compressed_files() {
     // A glob that matches the rotated names too: they must still be read once, as the rotated
     // file of 0.log.
     let glob = format!("{}/var/log/pods/*/*/*", dir.path().display());
-    let mut d =
-        Daemon::start(&dir.path().join("state"), &args(&["--config", config.to_str().unwrap(), &glob]));
+    let mut d = Daemon::start(
+        &dir.path().join("state"),
+        Playbooks::CONTAINERS,
+        &["--config", config.to_str().unwrap(), &glob],
+    );
     let mut writer = OpenOptions::new().append(true).open(&log).unwrap();
     writer.write_all(cri(1, 0, "stdout", "F", "FATAL BOOM before the rotation").as_bytes()).unwrap();
     writer.write_all(cri(1, 1, "stdout", "F", "sentinel-1 reached").as_bytes()).unwrap();
@@ -171,7 +163,7 @@ fn a_symlinked_container_log_is_read_once() {
     std::os::unix::fs::symlink(&log, &link).unwrap();
     let pods = format!("{}/var/log/pods/*/*/*.log", dir.path().display());
     let containers = format!("{}/var/log/containers/*.log", dir.path().display());
-    let mut d = Daemon::start(&dir.path().join("state"), &args(&[&pods, &containers]));
+    let mut d = Daemon::start(&dir.path().join("state"), Playbooks::CONTAINERS, &[&pods, &containers]);
     append(&log, &cri(1, 0, "stdout", "F", "sentinel-1 reached"));
     let f = d.finding("sentinel");
     let labels = &f["stream"]["labels"];
@@ -189,7 +181,11 @@ fn a_stack_trace_is_one_record_flushed_on_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     fs::write(&log, "").unwrap();
-    let mut d = Daemon::start(&dir.path().join("state"), &args(&["--multiline", log.to_str().unwrap()]));
+    let mut d = Daemon::start(
+        &dir.path().join("state"),
+        Playbooks::CONTAINERS,
+        &["--multiline", log.to_str().unwrap()],
+    );
     // No line follows the trace: it is complete once the multi-line timeout passes.
     append(
         &log,
@@ -211,10 +207,10 @@ fn a_held_record_is_flushed_at_the_end_of_the_stream_and_text_output_indents_it(
     let log = dir.path().join("app.log");
     fs::write(&log, "java.lang.IllegalStateException: cart is locked\n\tat com.example.cart.Checkout.run(Checkout.java:42)\n")
         .unwrap();
-    let out = std::process::Command::new(support::bin())
+    let out = std::process::Command::new(bin())
         .args(["watch", "--once", "--from-start", "--multiline", "--state-dir"])
         .arg(dir.path().join("state"))
-        .args(TEST_PLAYBOOKS)
+        .args(Playbooks::CONTAINERS.args())
         .arg(&log)
         .output()
         .unwrap();
@@ -226,10 +222,10 @@ fn a_held_record_is_flushed_at_the_end_of_the_stream_and_text_output_indents_it(
     );
     // Without --multiline (the default), every line is its own record: the exception line alone
     // is reported, before its frame is read.
-    let out = std::process::Command::new(support::bin())
+    let out = std::process::Command::new(bin())
         .args(["watch", "--once", "--from-start", "--format", "json", "--state-dir"])
         .arg(dir.path().join("state2"))
-        .args(TEST_PLAYBOOKS)
+        .args(Playbooks::CONTAINERS.args())
         .arg(&log)
         .output()
         .unwrap();
@@ -256,7 +252,7 @@ fn a_restart_with_a_record_held_resumes_before_it_and_matches_nothing_twice() {
     .unwrap();
     let state = dir.path().join("state");
     let cfg = ["--config", config.to_str().unwrap()];
-    let mut d = Daemon::start(&state, &args(&cfg));
+    let mut d = Daemon::start(&state, Playbooks::CONTAINERS, &cfg);
     append(
         &log,
         &[
@@ -269,7 +265,7 @@ fn a_restart_with_a_record_held_resumes_before_it_and_matches_nothing_twice() {
     // sentinel-1 is complete (sentinel-2 followed it); the trace's head and sentinel-2 are held.
     d.finding("sentinel");
     let (first, _) = d.stop();
-    let mut d = Daemon::start(&state, &args(&cfg));
+    let mut d = Daemon::start(&state, Playbooks::CONTAINERS, &cfg);
     append(
         &log,
         &[
@@ -304,7 +300,11 @@ fn a_line_not_in_the_format_is_reported_with_its_line_and_read_as_text() {
         format!("sources:\n  - type: file\n    paths: ['{}']\n    format: cri\n", log.display()),
     )
     .unwrap();
-    let mut d = Daemon::start(&dir.path().join("state"), &args(&["--config", config.to_str().unwrap()]));
+    let mut d = Daemon::start(
+        &dir.path().join("state"),
+        Playbooks::CONTAINERS,
+        &["--config", config.to_str().unwrap()],
+    );
     append(&log, &(cri(1, 0, "stdout", "F", "hello") + "FATAL BOOM written by something else\n"));
     let f = d.finding("boom");
     assert_eq!(f["evidence"][0]["text"], "FATAL BOOM written by something else");
@@ -332,7 +332,11 @@ fn a_record_held_in_a_rotated_file_is_flushed_when_the_file_is_closed() {
         ),
     )
     .unwrap();
-    let mut d = Daemon::start(&dir.path().join("state"), &args(&["--config", config.to_str().unwrap()]));
+    let mut d = Daemon::start(
+        &dir.path().join("state"),
+        Playbooks::CONTAINERS,
+        &["--config", config.to_str().unwrap()],
+    );
     append(
         &log,
         &[

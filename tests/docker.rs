@@ -6,15 +6,15 @@
 //! "No loss, no duplicate" is checked against the engine's own record: the sentinel lines in
 //! `docker logs` (every run of the container) must be exactly the sentinel findings.
 
-mod support;
+mod common;
 
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
+use common::{Daemon, Playbooks, sentinels, wait_until};
 use serde_json::Value;
-use support::{Daemon, TEST_PLAYBOOKS, sentinels, wait_until};
 
 struct Engine {
     host: String,
@@ -76,12 +76,6 @@ impl Engine {
         format!("label=fltest={}", self.tag)
     }
 
-    fn args(&self) -> Vec<String> {
-        let mut a: Vec<String> = TEST_PLAYBOOKS.iter().map(|s| s.to_string()).collect();
-        a.extend(["--docker".to_string(), self.selector()]);
-        a
-    }
-
     /// The sentinel numbers in the container's whole log (every run), in order.
     fn logged_sentinels(&self, name: &str) -> Vec<u64> {
         let out = self.docker(&["logs", name]);
@@ -92,10 +86,10 @@ impl Engine {
     }
 
     fn start(&self, state: &Path, extra: &[&str]) -> Daemon {
-        let mut args: Vec<String> = self.args();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        Daemon::start_with(state, &args, &[("DOCKER_HOST", &self.host)])
+        let sel = self.selector();
+        let mut args = vec!["--docker", &sel];
+        args.extend_from_slice(extra);
+        Daemon::start_with(state, Playbooks::CONTAINERS, &args, &[("DOCKER_HOST", &self.host)])
     }
 }
 
@@ -156,9 +150,13 @@ fn a_failure_line_gives_a_finding_with_the_container_metadata_and_selected_label
         ),
     )
     .unwrap();
-    let mut args: Vec<&str> = TEST_PLAYBOOKS.to_vec();
-    args.extend(["--config", config.to_str().unwrap()]);
-    let mut d = Daemon::start_with(&dir.path().join("state"), &args, &[("DOCKER_HOST", &e.host)]);
+    let args = ["--config", config.to_str().unwrap()];
+    let mut d = Daemon::start_with(
+        &dir.path().join("state"),
+        Playbooks::CONTAINERS,
+        &args,
+        &[("DOCKER_HOST", &e.host)],
+    );
     d.wait_log_where("Following container.", |v| v["fields"]["container"] == web);
     std::fs::write(dir.path().join("go"), "").unwrap();
     let f = d.finding("boom");
@@ -305,8 +303,12 @@ fn an_entrypoint_that_cannot_run_is_reported_as_entrypoint_misconfigured() {
     let dir = tempfile::tempdir().unwrap();
     // The bundled catalog, as users run it.
     let sel = e.selector();
-    let mut d =
-        Daemon::start_with(&dir.path().join("state"), &["--docker", &sel], &[("DOCKER_HOST", &e.host)]);
+    let mut d = Daemon::start_with(
+        &dir.path().join("state"),
+        Playbooks::BUNDLED,
+        &["--docker", &sel],
+        &[("DOCKER_HOST", &e.host)],
+    );
     // 1. The runtime cannot exec the entrypoint: the container never starts (exit 127, no log).
     let name = e.name("missing");
     let label = format!("fltest={}", e.tag);
@@ -386,9 +388,13 @@ fn a_missing_docker_socket_is_a_clear_error_and_the_other_sources_keep_running()
     std::fs::write(&log, "").unwrap();
     let missing = dir.path().join("no/docker.sock");
     let host = format!("unix://{}", missing.display());
-    let mut args: Vec<&str> = TEST_PLAYBOOKS.to_vec();
-    args.extend(["--docker", "web", log.to_str().unwrap()]);
-    let mut d = Daemon::start_with(&dir.path().join("state"), &args, &[("DOCKER_HOST", &host)]);
+    let args = ["--docker", "web", log.to_str().unwrap()];
+    let mut d = Daemon::start_with(
+        &dir.path().join("state"),
+        Playbooks::CONTAINERS,
+        &args,
+        &[("DOCKER_HOST", &host)],
+    );
     let err =
         d.wait_log("Cannot reach the Docker engine; the other sources keep running and this one retries.");
     assert_eq!(err["level"], "ERROR");
@@ -451,9 +457,9 @@ fn a_broken_engine_connection_is_resumed_after_the_cursor() {
     let proxy = Proxy::start(dir.path(), &e.host);
     let via = format!("unix://{}", proxy.path.display());
     let sel = e.selector();
-    let mut args: Vec<&str> = TEST_PLAYBOOKS.to_vec();
-    args.extend(["--docker", &sel]);
-    let mut d = Daemon::start_with(&dir.path().join("state"), &args, &[("DOCKER_HOST", &via)]);
+    let args = ["--docker", &sel];
+    let mut d =
+        Daemon::start_with(&dir.path().join("state"), Playbooks::CONTAINERS, &args, &[("DOCKER_HOST", &via)]);
     let name = e.run("counter", &["-v", &vol], &["sh", "-c", COUNTER]);
     d.finding_where("sentinel", |f| sentinels(std::slice::from_ref(f)) == [10]);
     for round in 1..=2u64 {
@@ -479,12 +485,12 @@ fn once_reads_a_stopped_containers_log_to_its_end() {
     let mut e = Engine::new("once");
     let dir = tempfile::tempdir().unwrap();
     let name = e.run("done", &[], &["sh", "-c", "echo 'FATAL BOOM then exit'; echo 'sentinel-1 reached'"]);
-    support::wait_until("the container to exit", || {
+    wait_until("the container to exit", || {
         e.ok(&["inspect", "--format", "{{.State.Running}}", &name]) == "false"
     });
-    let mut args: Vec<&str> = TEST_PLAYBOOKS.to_vec();
-    args.extend(["--once", "--from-start", "--docker", &name]);
-    let d = Daemon::spawn(&dir.path().join("state"), &args, &[("DOCKER_HOST", &e.host)]);
+    let args = ["--once", "--from-start", "--docker", &name];
+    let d =
+        Daemon::spawn(&dir.path().join("state"), Playbooks::CONTAINERS, &args, &[("DOCKER_HOST", &e.host)]);
     let (seen, summaries) = d.wait();
     assert_eq!(seen.iter().filter(|f| f["playbook"]["id"] == "boom").count(), 1, "{seen:?}");
     assert_eq!(sentinels(&seen), vec![1]);

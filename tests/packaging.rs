@@ -4,7 +4,7 @@
 //! to a stub that only answers API discovery and "not found", which is all
 //! `apply --dry-run=client` asks).
 
-mod support;
+mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -196,7 +196,7 @@ fn check_faultline(pod: &Value, objects: &[Value]) -> faultline::config::WatchCo
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join(key);
     std::fs::write(&file, text).unwrap();
-    let out = Command::new(support::bin()).arg("check").arg("--config").arg(&file).output().unwrap();
+    let out = Command::new(common::bin()).arg("check").arg("--config").arg(&file).output().unwrap();
     assert!(
         out.status.success(),
         "{}{}",
@@ -332,7 +332,7 @@ fn the_image_from_the_cargo_binary_runs_on_scratch_with_an_exec_form_entrypoint(
     });
     let ctx = tempfile::tempdir().unwrap();
     let rootfs = ctx.path().join("target/image-root");
-    let staged = Command::new("scripts/image-rootfs.sh").arg(support::bin()).arg(&rootfs).output().unwrap();
+    let staged = Command::new("scripts/image-rootfs.sh").arg(common::bin()).arg(&rootfs).output().unwrap();
     assert!(staged.status.success(), "{}", String::from_utf8_lossy(&staged.stderr));
     let image = Image { host, tag: format!("faultline-test:{}", std::process::id()) };
     let dockerfile = PathBuf::from("Dockerfile").canonicalize().unwrap();
@@ -397,7 +397,7 @@ fn the_image_from_the_cargo_binary_runs_on_scratch_with_an_exec_form_entrypoint(
     ]);
     assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
     let mut logs = String::new();
-    support::wait_until("the default command to start watching", || {
+    common::wait_until("the default command to start watching", || {
         let out = image.docker(&["logs", &name]);
         logs = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
         logs.contains("Watching.")

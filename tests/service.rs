@@ -11,7 +11,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -59,14 +59,6 @@ fn notify_listener(path: &Path) -> Arc<Mutex<Vec<String>>> {
     got
 }
 
-fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
-    let end = Instant::now() + DEADLINE;
-    while !ok() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn notify_protocol_ready_status_watchdog_reloading_stopping_in_order() {
     let dir = tempfile::tempdir().unwrap();
@@ -75,20 +67,20 @@ fn notify_protocol_ready_status_watchdog_reloading_stopping_in_order() {
     let log = dir.path().join("app.log");
     fs::write(&log, "").unwrap();
     let env = [("NOTIFY_SOCKET", sock.to_str().unwrap()), ("WATCHDOG_USEC", "1000000")];
-    let d = Daemon::start_with(&dir.path().join("state"), &[log.to_str().unwrap()], &env, Stdio::null());
+    let d = Daemon::start_with(&dir.path().join("state"), Playbooks::WATCH, &[log.to_str().unwrap()], &env);
     let has =
         |got: &Arc<Mutex<Vec<String>>>, what: &str| got.lock().unwrap().iter().any(|m| m.contains(what));
-    wait_for("two WATCHDOG=1", || {
+    wait_until("two WATCHDOG=1", || {
         got.lock().unwrap().iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 2
     });
-    wait_for("STATUS=", || has(&got, "STATUS=following"));
+    wait_until("STATUS=", || has(&got, "STATUS=following"));
     d.signal(libc::SIGHUP);
     d.wait_log("Reloaded.");
-    wait_for("READY=1 after the reload", || {
+    wait_until("READY=1 after the reload", || {
         got.lock().unwrap().iter().filter(|m| m.contains("READY=1")).count() == 2
     });
     let (_, _) = d.stop();
-    wait_for("STOPPING=1", || has(&got, "STOPPING=1"));
+    wait_until("STOPPING=1", || has(&got, "STOPPING=1"));
     let messages = got.lock().unwrap().clone();
     let first = |what: &str| {
         messages.iter().position(|m| m.contains(what)).unwrap_or_else(|| panic!("no {what}: {messages:?}"))
@@ -123,6 +115,7 @@ fn reload_adds_a_playbook_keeps_running_on_an_invalid_one_and_loses_no_line() {
     fs::write(&log, "").unwrap();
     let mut d = Daemon::start(
         &dir.path().join("state"),
+        Playbooks::WATCH,
         &["--playbooks", extra.to_str().unwrap(), log.to_str().unwrap()],
     );
     append(&log, &numbered(0, 100));
@@ -159,7 +152,8 @@ fn reload_adds_a_source_from_the_config_file() {
         format!("sources:\n  - type: file\n    name: logs\n    paths: [{}]\n", list.join(", "))
     };
     fs::write(&config, sources(&[&a])).unwrap();
-    let mut d = Daemon::start(&dir.path().join("state"), &["--config", config.to_str().unwrap()]);
+    let mut d =
+        Daemon::start(&dir.path().join("state"), Playbooks::WATCH, &["--config", config.to_str().unwrap()]);
     append(&b, "FATAL BOOM in b\n");
     append(&a, "sentinel-1 reached\n");
     d.finding("sentinel");
@@ -183,7 +177,7 @@ fn shutdown_while_lines_are_flowing_loses_none_and_reads_none_twice() {
     let state = dir.path().join("state");
     let log = dir.path().join("app.log");
     fs::write(&log, "").unwrap();
-    let d = Daemon::start(&state, &[log.to_str().unwrap()]);
+    let d = Daemon::start(&state, Playbooks::WATCH, &[log.to_str().unwrap()]);
     let path = log.clone();
     let writer = std::thread::spawn(move || {
         let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
@@ -198,7 +192,7 @@ fn shutdown_while_lines_are_flowing_loses_none_and_reads_none_twice() {
     let (_, first) = d.stop();
     writer.join().unwrap();
     append(&log, "sentinel-1 reached\n");
-    let mut d = Daemon::start(&state, &[log.to_str().unwrap()]);
+    let mut d = Daemon::start(&state, Playbooks::WATCH, &[log.to_str().unwrap()]);
     d.finding("sentinel");
     let (_, second) = d.stop();
     let (a, b) = (lines_of(&first, &log), lines_of(&second, &log));
@@ -229,9 +223,13 @@ fn metrics_validate_with_promtool_and_move_as_lines_flow() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     fs::write(&log, "").unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let mut d = Daemon::start(&dir.path().join("state"), &["--listen", &addr, log.to_str().unwrap()]);
+    let mut d = Daemon::start(
+        &dir.path().join("state"),
+        Playbooks::WATCH,
+        &["--listen", &addr, log.to_str().unwrap()],
+    );
     assert_eq!(http_get(port, "/healthz").0, 200);
     assert_eq!(http_get(port, "/readyz").0, 200);
     let (status, before) = http_get(port, "/metrics");
@@ -246,7 +244,7 @@ fn metrics_validate_with_promtool_and_move_as_lines_flow() {
     assert_eq!(bytes(&after) - bytes(&before), text.len() as f64);
     assert_eq!(metric(&after, "faultline_findings_total", "playbook=\"boom\""), 1.0);
     assert_eq!(metric(&after, "faultline_open_files", "kind=\"file\""), 1.0);
-    wait_for("the stdout sink to count its finding", || {
+    wait_until("the stdout sink to count its finding", || {
         http_get(port, "/metrics").1.contains("faultline_sink_sent_total{sink=\"stdout\"} 1")
     });
     let (_, after) = http_get(port, "/metrics");

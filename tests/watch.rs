@@ -20,7 +20,7 @@ fn appended_lines_are_followed_and_reported_with_true_line_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     append(&log, &numbered(0, 5));
-    let mut d = Daemon::start(&dir.path().join("state"), &[log.to_str().unwrap()]);
+    let mut d = Daemon::start(&dir.path().join("state"), Playbooks::WATCH, &[log.to_str().unwrap()]);
     append(&log, &numbered(5, 8));
     append(&log, "FATAL BOOM in worker 3\n");
     let f = d.finding("boom");
@@ -40,7 +40,12 @@ fn a_relative_path_is_followed_from_the_working_directory() {
     let log = dir.path().join("logs/app.log");
     File::create(&log).unwrap();
     // `watch logs/app.log` and a relative glob, as typed in a shell.
-    let mut d = Daemon::start_in(dir.path(), &dir.path().join("state"), &["logs/app.log", "logs/*.txt"]);
+    let mut d = Daemon::start_in(
+        dir.path(),
+        &dir.path().join("state"),
+        Playbooks::WATCH,
+        &["logs/app.log", "logs/*.txt"],
+    );
     append(&log, "FATAL BOOM in worker 3\n");
     let f = d.finding("boom");
     assert_eq!(f["stream"]["path"], log.display().to_string(), "the stream is named by its absolute path");
@@ -56,7 +61,7 @@ fn rename_rotation_with_writes_racing_the_rename_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     File::create(&log).unwrap();
-    let mut d = Daemon::start(&dir.path().join("state"), &[log.to_str().unwrap()]);
+    let mut d = Daemon::start(&dir.path().join("state"), Playbooks::WATCH, &[log.to_str().unwrap()]);
     let mut writer = OpenOptions::new().append(true).open(&log).unwrap();
     let mut written = 0;
     for round in 0..5 {
@@ -84,7 +89,7 @@ fn copytruncate_is_detected_and_the_file_read_from_its_start() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     File::create(&log).unwrap();
-    let mut d = Daemon::start(&dir.path().join("state"), &[log.to_str().unwrap()]);
+    let mut d = Daemon::start(&dir.path().join("state"), Playbooks::WATCH, &[log.to_str().unwrap()]);
     append(&log, &numbered(0, 100));
     append(&log, "sentinel-1 reached\n");
     d.finding("sentinel");
@@ -104,7 +109,7 @@ fn delete_and_recreate_follows_the_new_file() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     File::create(&log).unwrap();
-    let mut d = Daemon::start(&dir.path().join("state"), &[log.to_str().unwrap()]);
+    let mut d = Daemon::start(&dir.path().join("state"), Playbooks::WATCH, &[log.to_str().unwrap()]);
     append(&log, &numbered(0, 20));
     append(&log, "sentinel-1 reached\n");
     d.finding("sentinel");
@@ -122,7 +127,7 @@ fn a_file_appearing_after_start_is_read_from_its_beginning() {
     let logs = dir.path().join("logs");
     fs::create_dir(&logs).unwrap();
     let glob = format!("{}/*.log", logs.display());
-    let mut d = Daemon::start(&dir.path().join("state"), &[&glob]);
+    let mut d = Daemon::start(&dir.path().join("state"), Playbooks::WATCH, &[&glob]);
     let late = logs.join("late.log");
     append(&late, &numbered(0, 3));
     append(&late, "FATAL BOOM\n");
@@ -148,7 +153,7 @@ fn restart_resumes_from_the_checkpoint() {
     let state = dir.path().join("state");
     let log = dir.path().join("app.log");
     File::create(&log).unwrap();
-    let mut d = Daemon::start(&state, &[log.to_str().unwrap()]);
+    let mut d = Daemon::start(&state, Playbooks::WATCH, &[log.to_str().unwrap()]);
     append(&log, &numbered(0, 50));
     append(&log, "FATAL BOOM\n");
     d.finding("boom");
@@ -156,7 +161,7 @@ fn restart_resumes_from_the_checkpoint() {
     // Written while faultline is down.
     append(&log, &numbered(50, 80));
     append(&log, "sentinel-1 reached\n");
-    let mut d = Daemon::start(&state, &[log.to_str().unwrap()]);
+    let mut d = Daemon::start(&state, Playbooks::WATCH, &[log.to_str().unwrap()]);
     let f = d.finding("sentinel");
     assert_eq!(f["evidence"][0]["line"], 82);
     let (seen, s2) = d.stop();
@@ -171,7 +176,7 @@ fn kill_9_then_restart_skips_no_line_and_repeats_no_finding() {
     let state = dir.path().join("state");
     let log = dir.path().join("app.log");
     File::create(&log).unwrap();
-    let mut d = Daemon::start(&state, &[log.to_str().unwrap()]);
+    let mut d = Daemon::start(&state, Playbooks::WATCH, &[log.to_str().unwrap()]);
     append(&log, &numbered(0, 200));
     append(&log, "FATAL BOOM\n");
     let boom = d.finding("boom");
@@ -179,7 +184,7 @@ fn kill_9_then_restart_skips_no_line_and_repeats_no_finding() {
     let _ = d.kill9();
     append(&log, &numbered(400, 450));
     append(&log, "sentinel-1 reached\n");
-    let mut d = Daemon::start(&state, &[log.to_str().unwrap()]);
+    let mut d = Daemon::start(&state, Playbooks::WATCH, &[log.to_str().unwrap()]);
     let f = d.finding("sentinel");
     assert_eq!(f["evidence"][0]["line"], 452, "numbering continues from the checkpoint");
     let (seen, s2) = d.stop();
@@ -202,6 +207,7 @@ fn a_partial_last_line_waits_for_its_newline_or_the_idle_timeout() {
     fs::write(&config, "limits:\n  partial_line_timeout: 300ms\n").unwrap();
     let mut d = Daemon::start(
         &dir.path().join("state"),
+        Playbooks::WATCH,
         &["--config", config.to_str().unwrap(), log.to_str().unwrap()],
     );
     append(&log, "FATAL BO");
@@ -218,7 +224,7 @@ fn a_ten_megabyte_line_is_cut_and_binary_garbage_is_tolerated() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     File::create(&log).unwrap();
-    let mut d = Daemon::start(&dir.path().join("state"), &[log.to_str().unwrap()]);
+    let mut d = Daemon::start(&dir.path().join("state"), Playbooks::WATCH, &[log.to_str().unwrap()]);
     let mut f = OpenOptions::new().append(true).open(&log).unwrap();
     f.write_all(&vec![b'x'; 10 << 20]).unwrap();
     f.write_all(b"\n").unwrap();
@@ -243,7 +249,8 @@ fn a_backlog_larger_than_one_read_round_is_read_to_its_end_without_further_write
     text.push_str("FATAL BOOM at the very end\n");
     assert!(text.len() > 16 << 20, "{}", text.len());
     append(&log, &text);
-    let mut d = Daemon::start(&dir.path().join("state"), &["--from-start", log.to_str().unwrap()]);
+    let mut d =
+        Daemon::start(&dir.path().join("state"), Playbooks::WATCH, &["--from-start", log.to_str().unwrap()]);
     let boom = d.finding("boom");
     assert_eq!(boom["evidence"][0]["line"], 400_001);
     let (_, summaries) = d.stop();
@@ -254,7 +261,7 @@ fn a_backlog_larger_than_one_read_round_is_read_to_its_end_without_further_write
 fn stdin_pipe_is_read_to_its_end() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(bin())
-        .args(["watch", "--format", "json", "--playbooks", PLAYBOOKS, "--state-dir"])
+        .args(["watch", "--format", "json", "--playbooks", WATCH_PLAYBOOKS, "--state-dir"])
         .arg(dir.path())
         .arg("-")
         .stdin(Stdio::piped())
@@ -281,6 +288,7 @@ fn an_exec_command_that_exits_is_restarted_with_back_off() {
     let dir = tempfile::tempdir().unwrap();
     let mut d = Daemon::start(
         &dir.path().join("state"),
+        Playbooks::WATCH,
         &["--exec", "sh -c 'echo FATAL BOOM; echo to stderr >&2; exit 3'"],
     );
     let f = d.finding("boom");
@@ -307,6 +315,7 @@ fn thresholds_count_settle_veto_and_cooldown_end_to_end() {
     fs::write(&config, "thresholds:\n  playbooks:\n    boom: {cooldown: 2s}\n").unwrap();
     let mut d = Daemon::start(
         &dir.path().join("state"),
+        Playbooks::WATCH,
         &["--config", config.to_str().unwrap(), log.to_str().unwrap()],
     );
     // count 3 within the window: two are not enough …
@@ -339,6 +348,7 @@ fn a_veto_during_settle_cancels_the_finding() {
     fs::write(&config, "thresholds:\n  playbooks:\n    burst: {settle: 1s}\n").unwrap();
     let mut d = Daemon::start(
         &dir.path().join("state"),
+        Playbooks::WATCH,
         &["--config", config.to_str().unwrap(), log.to_str().unwrap()],
     );
     append(&log, "connection refused\nconnection refused\nconnection refused\ndb connected after retry\n");
@@ -358,7 +368,16 @@ fn a_closed_stderr_does_not_stop_the_daemon() {
     let log = dir.path().join("app.log");
     File::create(&log).unwrap();
     let mut child = Command::new(bin())
-        .args(["watch", "--format", "json", "--log-level", "debug", "--playbooks", PLAYBOOKS, "--state-dir"])
+        .args([
+            "watch",
+            "--format",
+            "json",
+            "--log-level",
+            "debug",
+            "--playbooks",
+            WATCH_PLAYBOOKS,
+            "--state-dir",
+        ])
         .arg(dir.path().join("state"))
         .arg(&log)
         .stdin(Stdio::null())

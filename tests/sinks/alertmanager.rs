@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
-use crate::harness::{Daemon, append, config, free_port, wait_for};
+use crate::common::{Daemon, Playbooks, append, config, free_port, wait_for};
 use crate::receiver::{Behaviour, Receiver};
 
 /// A single-node Alertmanager on loopback; stopped (by its PID) when dropped.
@@ -89,6 +89,7 @@ fn a_real_alertmanager_gets_the_alert_keeps_it_active_while_resent_and_resolves_
     );
     let mut d = Daemon::start(
         &dir.path().join("state"),
+        Playbooks::SINKS,
         &["--config", cfg.to_str().unwrap(), "--window", "4s", log.to_str().unwrap()],
     );
     append(&log, "FATAL BOOM in worker 3\n");
@@ -149,6 +150,7 @@ fn a_recording_receiver_sees_stable_labels_the_resend_cadence_and_one_resolution
     );
     let mut d = Daemon::start(
         &dir.path().join("state"),
+        Playbooks::SINKS,
         &["--config", cfg.to_str().unwrap(), "--window", "8s", log.to_str().unwrap()],
     );
     append(&log, "FATAL BOOM in worker 3\n");

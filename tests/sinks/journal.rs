@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::harness::{Daemon, PLAYBOOKS, append, bin, wait_for};
+use crate::common::{Daemon, Playbooks, SINK_PLAYBOOKS, append, bin, sink_summary, wait_for};
 
 /// The isolated journald's socket and journal directory.
 pub fn journald() -> (PathBuf, PathBuf) {
@@ -63,7 +63,7 @@ fn findings_reach_a_real_journald_with_every_field() {
     // The test playbooks, plus one whose fix makes an entry larger than 256 KiB.
     let playbooks = dir.path().join("playbooks");
     std::fs::create_dir(&playbooks).unwrap();
-    for e in std::fs::read_dir(PLAYBOOKS).unwrap() {
+    for e in std::fs::read_dir(SINK_PLAYBOOKS).unwrap() {
         let e = e.unwrap();
         std::fs::copy(e.path(), playbooks.join(e.file_name())).unwrap();
     }
@@ -80,9 +80,9 @@ fn findings_reach_a_real_journald_with_every_field() {
 
     let log = dir.path().join("app.log");
     append(&log, "starting\n");
-    let mut d = Daemon::start_with(
+    let mut d = Daemon::start(
         &dir.path().join("state"),
-        playbooks.to_str().unwrap(),
+        Playbooks(&[playbooks.to_str().unwrap()]),
         &["--journal-socket", socket.to_str().unwrap(), log.to_str().unwrap()],
     );
     append(&log, "disk write failed on /data\nquota exceeded for user app\n");
@@ -121,8 +121,8 @@ fn findings_reach_a_real_journald_with_every_field() {
     assert_eq!(fix, format!("1. {}", big_step.trim_end()));
     assert_eq!(field(&e, "PRIORITY"), "4");
     d.wait_log("Journal entry too large for a datagram; sent through a memfd.");
-    let log = d.stop();
-    let s = crate::harness::sink_summary(&log, "journal");
+    let (_, log) = d.stop_with_log();
+    let s = sink_summary(&log, "journal");
     assert_eq!((s["sent"].as_u64(), s["queued"].as_u64()), (Some(2), Some(0)));
 }
 
@@ -131,7 +131,7 @@ fn asking_for_the_journal_without_its_socket_fails_at_start_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-journald/socket");
     let out = Command::new(bin())
-        .args(["watch", "--playbooks", PLAYBOOKS, "--state-dir"])
+        .args(["watch", "--playbooks", SINK_PLAYBOOKS, "--state-dir"])
         .arg(dir.path().join("state"))
         .arg("--journal-socket")
         .arg(&missing)

@@ -7,8 +7,10 @@
 //! alert listed); durations appear only where they are the point (a re-send interval, a
 //! window going quiet).
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod alertmanager;
-mod harness;
 mod journal;
 mod receiver;
 mod redaction;

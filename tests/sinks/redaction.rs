@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{Daemon, append, config, strings, wait_for};
+use crate::common::{Daemon, Playbooks, append, config, wait_for};
 use crate::journal::{entry_of, field, journald};
 use crate::receiver::{Behaviour, Receiver};
 
@@ -22,6 +22,21 @@ fn table() -> Vec<(String, String)> {
 
 fn ordinary() -> Vec<String> {
     include_str!("../fixtures/redact/ordinary.txt").lines().map(str::to_string).collect()
+}
+
+/// Every string in a JSON value (keys and leaves).
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Value::Object(o) => {
+            for (k, x) in o {
+                out.push(k.clone());
+                strings(x, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn leaks(texts: &[String], secret: &str) -> bool {
@@ -45,8 +60,11 @@ fn secrets_are_absent_from_every_sink_and_ordinary_lines_arrive_unchanged() {
             am.url("")
         ),
     );
-    let mut d =
-        Daemon::start(&dir.path().join("state"), &["--config", cfg.to_str().unwrap(), log.to_str().unwrap()]);
+    let mut d = Daemon::start(
+        &dir.path().join("state"),
+        Playbooks::SINKS,
+        &["--config", cfg.to_str().unwrap(), log.to_str().unwrap()],
+    );
     let secrets = table();
     let plain = ordinary();
     let mut text = String::new();
@@ -124,7 +142,8 @@ fn no_redact_turns_it_off() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     append(&log, "starting\n");
-    let mut d = Daemon::start(&dir.path().join("state"), &["--no-redact", log.to_str().unwrap()]);
+    let mut d =
+        Daemon::start(&dir.path().join("state"), Playbooks::SINKS, &["--no-redact", log.to_str().unwrap()]);
     append(&log, "leaktest-1 login password=hunter2\n");
     let f = d.finding("leak");
     assert_eq!(f["evidence"][0]["text"], "leaktest-1 login password=hunter2");

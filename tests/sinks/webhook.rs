@@ -7,7 +7,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::harness::{Daemon, append, config, free_port, sink_summary, wait_for};
+use crate::common::{Daemon, Playbooks, append, config, free_port, sink_summary, wait_for};
 use crate::receiver::{Behaviour, Receiver};
 
 const SECRET: &str = "s3cret-signing-key";
@@ -36,8 +36,11 @@ fn a_finding_arrives_after_503s_with_a_valid_signature_and_every_header() {
             dir.path().join("token").display()
         ),
     );
-    let mut d =
-        Daemon::start(&dir.path().join("state"), &["--config", cfg.to_str().unwrap(), log.to_str().unwrap()]);
+    let mut d = Daemon::start(
+        &dir.path().join("state"),
+        Playbooks::SINKS,
+        &["--config", cfg.to_str().unwrap(), log.to_str().unwrap()],
+    );
     append(&log, "FATAL BOOM in worker 3\n");
     let f = d.finding("boom");
     let reqs = wait_for("the finding delivered", || {
@@ -73,7 +76,7 @@ fn a_finding_arrives_after_503s_with_a_valid_signature_and_every_header() {
         // A tampered body or timestamp does not verify.
         assert_ne!(h["x-faultline-signature"], format!("sha256={}", hmac_hex(SECRET, &r.body)));
     }
-    let log = d.stop();
+    let (_, log) = d.stop_with_log();
     let s = sink_summary(&log, "webhook:");
     assert_eq!(
         (s["sent"].as_u64(), s["retried"].as_u64(), s["failed"].as_u64()),
@@ -99,7 +102,7 @@ fn an_outage_across_a_restart_and_a_kill_9_still_delivers_every_finding_once() {
     let mut expected = Vec::new();
 
     // Findings while the receiver is down, then kill -9.
-    let mut d = Daemon::start(&state, &args);
+    let mut d = Daemon::start(&state, Playbooks::SINKS, &args);
     append(&log, "sentinel-1 reached\nsentinel-2 reached\n");
     expected.push(d.finding("sentinel")["id"].clone());
     expected.push(d.finding("sentinel")["id"].clone());
@@ -107,10 +110,10 @@ fn an_outage_across_a_restart_and_a_kill_9_still_delivers_every_finding_once() {
     d.kill9();
 
     // Another one, and a clean stop while the receiver is still down.
-    let mut d = Daemon::start(&state, &args);
+    let mut d = Daemon::start(&state, Playbooks::SINKS, &args);
     append(&log, "sentinel-3 reached\n");
     expected.push(d.finding("sentinel")["id"].clone());
-    let stopped = d.stop();
+    let (_, stopped) = d.stop_with_log();
     assert!(
         stopped
             .iter()
@@ -120,14 +123,14 @@ fn an_outage_across_a_restart_and_a_kill_9_still_delivers_every_finding_once() {
 
     // The receiver is back: the next run delivers everything spooled, and what is new.
     let rx = Receiver::start_on(port, Behaviour::Answer { fail_first: 0 });
-    let mut d = Daemon::start(&state, &args);
+    let mut d = Daemon::start(&state, Playbooks::SINKS, &args);
     append(&log, "sentinel-4 reached\n");
     expected.push(d.finding("sentinel")["id"].clone());
     let got = wait_for("every finding delivered", || {
         let ids: Vec<Value> = rx.requests().iter().map(|r| r.json()["id"].clone()).collect();
         expected.iter().all(|e| ids.contains(e)).then_some(ids)
     });
-    let log = d.stop();
+    let (_, log) = d.stop_with_log();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for id in rx.requests().iter().map(|r| r.json()["id"].as_str().unwrap().to_string()) {
         *counts.entry(id).or_default() += 1;
@@ -148,6 +151,7 @@ fn a_400_is_not_retried() {
     let url = rx.url("/");
     let mut d = Daemon::start(
         &dir.path().join("state"),
+        Playbooks::SINKS,
         &["--config", cfg.to_str().unwrap(), "--webhook", &url, log.to_str().unwrap()],
     );
     append(&log, "sentinel-1 reached\n");
@@ -161,7 +165,7 @@ fn a_400_is_not_retried() {
     let tries = rx.requests().iter().filter(|r| r.json()["id"] == first).count();
     assert_eq!(tries, 1, "a 400 is not retried");
     d.wait_log("Webhook rejected the finding; dropped, not retried.");
-    let log = d.stop();
+    let (_, log) = d.stop_with_log();
     let s = sink_summary(&log, "webhook:");
     assert_eq!(
         (s["failed"].as_u64(), s["retried"].as_u64(), s["sent"].as_u64()),
@@ -184,7 +188,8 @@ fn a_receiver_that_never_answers_does_not_delay_stdout() {
             rx.url("/")
         ),
     );
-    let mut d = Daemon::start(&state, &["--config", cfg.to_str().unwrap(), log.to_str().unwrap()]);
+    let mut d =
+        Daemon::start(&state, Playbooks::SINKS, &["--config", cfg.to_str().unwrap(), log.to_str().unwrap()]);
     append(&log, "sentinel-1 reached\n");
     d.finding("sentinel");
     wait_for("the receiver holding the request", || (!rx.requests().is_empty()).then_some(()));
@@ -194,7 +199,7 @@ fn a_receiver_that_never_answers_does_not_delay_stdout() {
     d.finding("sentinel");
     assert!(rx.requests().iter().all(|r| r.answered == 0), "nothing was answered meanwhile");
     assert_eq!(rx.requests().len(), 1, "still the first request");
-    let log = d.stop();
+    let (_, log) = d.stop_with_log();
     let s = sink_summary(&log, "webhook:");
     assert_eq!(s["sent"], 0);
     // Undelivered findings stay in the spool for the next start.
@@ -222,8 +227,11 @@ fn batches_are_arrays_and_the_slack_template_is_a_text_message() {
             slack.url("/slack")
         ),
     );
-    let mut d =
-        Daemon::start(&dir.path().join("state"), &["--config", cfg.to_str().unwrap(), log.to_str().unwrap()]);
+    let mut d = Daemon::start(
+        &dir.path().join("state"),
+        Playbooks::SINKS,
+        &["--config", cfg.to_str().unwrap(), log.to_str().unwrap()],
+    );
     append(&log, "sentinel-1 reached\nsentinel-2 reached\nsentinel-3 reached\n");
     let findings: Vec<Value> = (0..3).map(|_| d.finding("sentinel")).collect();
     let reqs = wait_for("the batch", || {
@@ -262,14 +270,18 @@ fn quiet_turns_stdout_off_while_the_webhook_still_gets_findings() {
     append(&log, "starting\n");
     let rx = Receiver::start(Behaviour::Answer { fail_first: 0 });
     let url = rx.url("/");
-    let d = Daemon::start(&dir.path().join("state"), &["--quiet", "--webhook", &url, log.to_str().unwrap()]);
+    let d = Daemon::start(
+        &dir.path().join("state"),
+        Playbooks::SINKS,
+        &["--quiet", "--webhook", &url, log.to_str().unwrap()],
+    );
     append(&log, "sentinel-1 reached\n");
     let got = wait_for("the finding at the webhook", || rx.requests().into_iter().next());
     assert_eq!(got.json()["playbook"]["id"], "sentinel");
-    let (log, printed) = d.stop_with_output();
+    let (printed, log) = d.stop_with_log();
     assert!(printed.is_empty(), "nothing on stdout: {printed:?}");
     assert!(log.iter().all(|v| v["fields"]["sink"] != "stdout"), "no stdout sink");
-    assert_eq!(crate::harness::sink_summary(&log, "webhook:")["sent"], 1);
+    assert_eq!(sink_summary(&log, "webhook:")["sent"], 1);
 }
 
 fn http_status(port: u16, path: &str) -> u16 {
@@ -297,6 +309,7 @@ fn readyz_turns_503_while_a_webhook_fails_beyond_its_budget_and_200_once_it_deli
     );
     let mut d = Daemon::start(
         &dir.path().join("state"),
+        Playbooks::SINKS,
         &[
             "--config",
             cfg.to_str().unwrap(),
