@@ -28,6 +28,8 @@ fn fixture_files() -> Vec<PathBuf> {
         }
     }
     files.push(PathBuf::from("examples/container-start.log"));
+    // Findings name a stream by its absolute path.
+    let mut files: Vec<PathBuf> = files.iter().map(|f| std::path::absolute(f).unwrap()).collect();
     files.sort();
     files
 }
