@@ -80,8 +80,9 @@ fn rename_rotation_with_writes_racing_the_rename_loses_nothing() {
     writer.write_all(b"sentinel-1 reached\n").unwrap();
     written += 1;
     d.finding("sentinel");
+    let log_lines = d.log_messages();
     let (_, summaries) = d.stop();
-    assert_eq!(lines_of(&summaries, &log), written as u64);
+    assert_eq!(lines_of(&summaries, &log), written as u64, "summaries: {summaries:?}\nlog: {log_lines:#?}");
 }
 
 #[test]
