@@ -85,6 +85,76 @@ fn rename_rotation_with_writes_racing_the_rename_loses_nothing() {
     assert_eq!(lines_of(&summaries, &log), written as u64, "summaries: {summaries:?}\nlog: {log_lines:#?}");
 }
 
+/// Writes `rounds` rename rotations of `log` (each file gets 200 lines, is renamed, gets 50 more
+/// through the old handle; the new file gets 10), returning how many lines were written.
+fn rotate_rapidly(log: &std::path::Path, rounds: usize, written: &mut usize) {
+    let mut writer = OpenOptions::new().append(true).open(log).unwrap();
+    for round in 0..rounds {
+        writer.write_all(numbered(*written, *written + 200).as_bytes()).unwrap();
+        *written += 200;
+        fs::rename(log, log.with_extension(format!("log.{round}"))).unwrap();
+        writer.write_all(numbered(*written, *written + 50).as_bytes()).unwrap();
+        *written += 50;
+        writer = OpenOptions::new().create(true).append(true).open(log).unwrap();
+        writer.write_all(numbered(*written, *written + 10).as_bytes()).unwrap();
+        *written += 10;
+    }
+}
+
+#[test]
+fn files_rotated_away_just_before_a_stop_are_read() {
+    // The daemon is frozen while the file is rotated five times, then told to stop: the rename
+    // events and the stop arrive together. The files renamed away are named by those events
+    // only; across the stop and a restart, every line is read once.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let log = dir.path().join("app.log");
+    File::create(&log).unwrap();
+    let d = Daemon::start(&state, Playbooks::WATCH, &[log.to_str().unwrap()]);
+    d.signal(libc::SIGSTOP);
+    let mut written = 0;
+    rotate_rapidly(&log, 5, &mut written);
+    d.signal(libc::SIGTERM);
+    d.signal(libc::SIGCONT);
+    let (_, s1) = d.wait();
+    let mut d = Daemon::start(&state, Playbooks::WATCH, &[log.to_str().unwrap()]);
+    append(&log, "sentinel-1 reached\n");
+    written += 1;
+    d.finding("sentinel");
+    let (_, s2) = d.stop();
+    let all: u64 = s1.iter().chain(&s2).filter_map(|s| s["lines"].as_u64()).sum();
+    assert_eq!(all, written as u64, "first run: {s1:?}\nsecond run: {s2:?}");
+}
+
+#[test]
+fn a_rotated_file_read_before_a_stop_is_not_read_again_after_the_next_rotation() {
+    // Run 1 reads app.log, sees it rotated to app.log.0, reads that to its end and closes it.
+    // While stopped, app.log is rotated again. Run 2 looks for files that were at the path since
+    // run 1 opened it: app.log.1 is one, app.log.0 was read already.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let log = dir.path().join("app.log");
+    File::create(&log).unwrap();
+    let cfg = config(dir.path(), "limits:\n  rotate_wait: 200ms\n");
+    let args = ["--config", cfg.to_str().unwrap(), log.to_str().unwrap()];
+    let mut d = Daemon::start(&state, Playbooks::WATCH, &args);
+    append(&log, &numbered(0, 100));
+    fs::rename(&log, log.with_extension("log.0")).unwrap();
+    append(&log, &numbered(100, 110));
+    append(&log, "sentinel-1 reached\n");
+    d.finding("sentinel");
+    d.wait_log("Closed rotated file.");
+    let (_, s1) = d.stop();
+    fs::rename(&log, log.with_extension("log.1")).unwrap();
+    append(&log, &numbered(111, 116));
+    append(&log, "sentinel-2 reached\n");
+    let mut d = Daemon::start(&state, Playbooks::WATCH, &args);
+    d.finding("sentinel");
+    let (_, s2) = d.stop();
+    assert_eq!(lines_of(&s1, &log), 111, "{s1:?}");
+    assert_eq!(lines_of(&s2, &log), 6, "only the lines written while stopped: {s2:?}");
+}
+
 #[test]
 fn copytruncate_is_detected_and_the_file_read_from_its_start() {
     let dir = tempfile::tempdir().unwrap();

@@ -105,12 +105,22 @@ struct StreamEntry {
     path: String,
     files: Vec<FileEntry>,
     correlation: CorrelatorSnapshot,
+    /// When the current file was opened ([`Followed::since`]); absent in older checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    since: Option<(i64, i64)>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Checkpoint {
     streams: Vec<StreamEntry>,
+    /// The most recently retired files ([`FileSourceTask::retired`]), so that after a restart a
+    /// rotated file read to its end is not taken for one still to read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    retired: Vec<(u64, u64, Fingerprint)>,
 }
+
+/// Retired files kept in the checkpoint (the newest ones; rotations are rarely more frequent).
+const RETIRED_SAVED: usize = 256;
 
 /// One open file.
 struct Open {
@@ -134,6 +144,19 @@ struct Followed {
     current: Option<Open>,
     rotated: Vec<Open>,
     last_data: Instant,
+    /// When the current file was opened (wall clock, as file times are): a file renamed since
+    /// then may be one that was at the path between two looks (see [`FileSourceTask::adopt_intermediate`]).
+    since: Option<(i64, i64)>,
+}
+
+/// Now, as (seconds, nanoseconds) since the epoch, a little early: file times come from the
+/// kernel's coarse clock, which lags the precise one by up to a tick.
+fn file_time_now() -> (i64, i64) {
+    let t = std::time::SystemTime::now()
+        .checked_sub(Duration::from_millis(50))
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .unwrap_or_default();
+    (t.as_secs() as i64, i64::from(t.subsec_nanos()))
 }
 
 pub struct FileSourceTask {
@@ -270,6 +293,13 @@ impl FileSourceTask {
                 }
             }
             if stop {
+                // Files renamed away since the last look are known only from these events (no
+                // checkpoint names them): adopt and read them now, or their lines are never read.
+                if !renames.is_empty() {
+                    self.adopt_renames(&renames);
+                    self.service_all(false);
+                    self.emit()?;
+                }
                 break;
             }
             if last_rescan.elapsed() >= poll {
@@ -502,7 +532,7 @@ impl FileSourceTask {
             proc.set_correlator(StreamCorrelator::restore(snap, &self.ctx.shared.catalog, |_| true));
         }
         self.ctx.counters.add(&self.ctx.counters.streams, 1);
-        Followed { proc, current: None, rotated: Vec::new(), last_data: Instant::now() }
+        Followed { proc, current: None, rotated: Vec::new(), last_data: Instant::now(), since: None }
     }
 
     fn follow(&mut self, path: PathBuf, entry: Option<StreamEntry>, initial: bool) {
@@ -537,8 +567,11 @@ impl FileSourceTask {
                 }
                 None => {
                     // The path leads to a new file: the one we followed was rotated while we
-                    // were down. Drain it first, then read the new one from its start.
+                    // were down (or just before we stopped). Drain it and any file that was at
+                    // the path in between first, then read the new one from its start.
                     self.recover_rotated(&mut followed, entry, Some((dev, ino)));
+                    followed.since = entry.since;
+                    self.adopt_intermediate(&mut followed, &path);
                 }
             }
         }
@@ -559,6 +592,7 @@ impl FileSourceTask {
             return;
         }
         self.ctx.counters.add(&self.ctx.counters.open_files, 1);
+        followed.since = Some(file_time_now());
         followed.current = Some(Open {
             path: path.clone(),
             file,
@@ -622,6 +656,70 @@ impl FileSourceTask {
         }
     }
 
+    /// After the path was found to lead to another file: the files beside it that were at the
+    /// path in between (several rotations between two looks), before their rename events are
+    /// handled — which may be never, when a stop comes first. They are the unknown files whose
+    /// name starts with the path's and that were renamed (their ctime moved) since the file we
+    /// had open was opened; they are read from their start, oldest first. Compressed files are
+    /// left alone, as everywhere.
+    fn adopt_intermediate(&self, f: &mut Followed, path: &Path) {
+        let (Some(since), Some(name), Some(dir)) = (f.since, path.file_name(), path.parent()) else { return };
+        let name = name.to_string_lossy();
+        let Ok(rd) = fs::read_dir(dir) else { return };
+        let mut found: Vec<((i64, i64), PathBuf)> = Vec::new();
+        for entry in rd.flatten() {
+            let p = entry.path();
+            let Some(other) = p.file_name().map(|n| n.to_string_lossy().into_owned()) else { continue };
+            if other == name || !other.starts_with(&*name) {
+                continue;
+            }
+            if p.extension().and_then(|e| e.to_str()).is_some_and(|e| COMPRESSED.contains(&e)) {
+                continue;
+            }
+            let Ok(meta) = fs::metadata(&p) else { continue };
+            let changed = (meta.ctime(), meta.ctime_nsec());
+            if meta.is_file() && changed >= since {
+                found.push((changed, p));
+            }
+        }
+        found.sort();
+        for (_, p) in found {
+            let Ok((mut file, meta)) = open(&p) else { continue };
+            let (dev, ino) = (meta.dev(), meta.ino());
+            // Ours already, another stream's (a glob that matches rotated names too), or read.
+            let open_here =
+                |f: &Followed| f.current.iter().chain(&f.rotated).any(|o| o.dev == dev && o.ino == ino);
+            let known = open_here(f)
+                || self.streams.values().any(open_here)
+                || self
+                    .retired
+                    .iter()
+                    .any(|(d, i, fp)| *d == dev && *i == ino && self.same_head(&mut file, fp));
+            if known {
+                continue;
+            }
+            let fingerprint = Fingerprint::of(&mut file, FINGERPRINT_BYTES)
+                .unwrap_or(Fingerprint { len: 0, hash: String::new() });
+            let _ = file.seek(SeekFrom::Start(0));
+            info!(path = %path.display(), to = %p.display(), "File rotated before it was read; reading it from its start.");
+            self.ctx.counters.add(&self.ctx.counters.rotations, 1);
+            self.ctx.counters.add(&self.ctx.counters.open_files, 1);
+            let input = f.proc.add_input();
+            f.rotated.push(Open {
+                path: p,
+                file,
+                dev,
+                ino,
+                fingerprint,
+                input,
+                offset: 0,
+                last_growth: Instant::now(),
+                stamp: (0, 0, 0),
+                behind: false,
+            });
+        }
+    }
+
     /// Rotations seen as rename events, in order. A file renamed away from a followed path is
     /// kept as a rotated input of that stream even when it is not the one we had open: with
     /// several rotations between two looks at the path, the files in between were at the path
@@ -641,6 +739,15 @@ impl FileSourceTask {
                     f.rotated.push(cur);
                 } else if !known && meta.is_file() {
                     let mut file = file;
+                    if self
+                        .retired
+                        .iter()
+                        .any(|(d, i, fp)| *d == dev && *i == ino && self.same_head(&mut file, fp))
+                    {
+                        // Adopted before its event came (`adopt_intermediate`) and read already.
+                        self.streams.insert(from.clone(), f);
+                        continue;
+                    }
                     let fingerprint = Fingerprint::of(&mut file, FINGERPRINT_BYTES)
                         .unwrap_or(Fingerprint { len: 0, hash: String::new() });
                     let _ = file.seek(SeekFrom::Start(0));
@@ -693,6 +800,7 @@ impl FileSourceTask {
             info!(path = %path.display(), "File rotated; reading the old one to its end.");
             counters.add(&counters.rotations, 1);
             f.rotated.push(cur);
+            self.adopt_intermediate(&mut f, path);
         }
         if f.current.is_none() {
             if let Ok(m) = &current_meta {
@@ -703,6 +811,7 @@ impl FileSourceTask {
                         let _ = file.seek(SeekFrom::Start(0));
                         let input = f.proc.add_input();
                         counters.add(&counters.open_files, 1);
+                        f.since = Some(file_time_now());
                         f.current = Some(Open {
                             path: path.to_path_buf(),
                             file,
@@ -841,9 +950,12 @@ impl FileSourceTask {
         Ok(())
     }
 
-    fn load_checkpoint(&self) -> Option<HashMap<PathBuf, StreamEntry>> {
+    fn load_checkpoint(&mut self) -> Option<HashMap<PathBuf, StreamEntry>> {
         match self.ctx.state.read::<Checkpoint>(&self.id) {
-            Ok(Some(cp)) => Some(cp.streams.into_iter().map(|s| (PathBuf::from(&s.path), s)).collect()),
+            Ok(Some(cp)) => {
+                self.retired.extend(cp.retired);
+                Some(cp.streams.into_iter().map(|s| (PathBuf::from(&s.path), s)).collect())
+            }
             Ok(None) => None,
             Err(u) => {
                 warn!(path = %u.path.display(), reason = %u.reason, moved_to = ?u.moved_to, "Checkpoint unusable; starting from the configured position.");
@@ -882,10 +994,13 @@ impl FileSourceTask {
                     path: path.display().to_string(),
                     files,
                     correlation: f.proc.correlator().snapshot(catalog),
+                    since: f.since,
                 }
             })
             .collect();
-        match self.ctx.state.write(&self.id, &Checkpoint { streams }) {
+        let retired =
+            self.retired.iter().skip(self.retired.len().saturating_sub(RETIRED_SAVED)).cloned().collect();
+        match self.ctx.state.write(&self.id, &Checkpoint { streams, retired }) {
             Ok(()) => {
                 self.dirty_since = None;
                 self.last_checkpoint = Instant::now();
