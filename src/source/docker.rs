@@ -743,7 +743,11 @@ impl DockerTask {
                     self.attach(docker, &id, true, Duration::ZERO);
                 }
             }
-            "destroy" if known => self.finish(&id, "removed"),
+            // A reader still attached may hold the container's last lines (a `--rm` container
+            // removed at once): then its stream ends when the reader ends, not now.
+            "destroy" if known && self.containers.get(&id).is_some_and(|c| c.attached.is_none()) => {
+                self.finish(&id, "removed")
+            }
             "rename" => {
                 if let (Some(c), Some(name)) = (self.containers.get_mut(&id), attrs.get("name")) {
                     let name = name.trim_start_matches('/').to_string();
