@@ -695,29 +695,41 @@ impl FileSourceTask {
                     .retired
                     .iter()
                     .any(|(d, i, fp)| *d == dev && *i == ino && self.same_head(&mut file, fp));
-            if known {
-                continue;
+            if !known {
+                self.adopt_from_start(f, path, p, file, (dev, ino));
             }
-            let fingerprint = Fingerprint::of(&mut file, FINGERPRINT_BYTES)
-                .unwrap_or(Fingerprint { len: 0, hash: String::new() });
-            let _ = file.seek(SeekFrom::Start(0));
-            info!(path = %path.display(), to = %p.display(), "File rotated before it was read; reading it from its start.");
-            self.ctx.counters.add(&self.ctx.counters.rotations, 1);
-            self.ctx.counters.add(&self.ctx.counters.open_files, 1);
-            let input = f.proc.add_input();
-            f.rotated.push(Open {
-                path: p,
-                file,
-                dev,
-                ino,
-                fingerprint,
-                input,
-                offset: 0,
-                last_growth: Instant::now(),
-                stamp: (0, 0, 0),
-                behind: false,
-            });
         }
+    }
+
+    /// Adds `file`, found renamed away from `from` to `to` before it was read, to the rotated
+    /// inputs of `f`, to be read from its start.
+    fn adopt_from_start(
+        &self,
+        f: &mut Followed,
+        from: &Path,
+        to: PathBuf,
+        mut file: File,
+        (dev, ino): (u64, u64),
+    ) {
+        let fingerprint = Fingerprint::of(&mut file, FINGERPRINT_BYTES)
+            .unwrap_or(Fingerprint { len: 0, hash: String::new() });
+        let _ = file.seek(SeekFrom::Start(0));
+        info!(path = %from.display(), to = %to.display(), "File rotated before it was read; reading it from its start.");
+        self.ctx.counters.add(&self.ctx.counters.rotations, 1);
+        self.ctx.counters.add(&self.ctx.counters.open_files, 1);
+        let input = f.proc.add_input();
+        f.rotated.push(Open {
+            path: to,
+            file,
+            dev,
+            ino,
+            fingerprint,
+            input,
+            offset: 0,
+            last_growth: Instant::now(),
+            stamp: (0, 0, 0),
+            behind: false,
+        });
     }
 
     /// Rotations seen as rename events, in order. A file renamed away from a followed path is
@@ -748,25 +760,7 @@ impl FileSourceTask {
                         self.streams.insert(from.clone(), f);
                         continue;
                     }
-                    let fingerprint = Fingerprint::of(&mut file, FINGERPRINT_BYTES)
-                        .unwrap_or(Fingerprint { len: 0, hash: String::new() });
-                    let _ = file.seek(SeekFrom::Start(0));
-                    info!(path = %from.display(), to = %to.display(), "File rotated before it was read; reading it from its start.");
-                    self.ctx.counters.add(&self.ctx.counters.rotations, 1);
-                    self.ctx.counters.add(&self.ctx.counters.open_files, 1);
-                    let input = f.proc.add_input();
-                    f.rotated.push(Open {
-                        path: to.clone(),
-                        file,
-                        dev,
-                        ino,
-                        fingerprint,
-                        input,
-                        offset: 0,
-                        last_growth: Instant::now(),
-                        stamp: (0, 0, 0),
-                        behind: false,
-                    });
+                    self.adopt_from_start(&mut f, from, to.clone(), file, (dev, ino));
                 }
             }
             self.streams.insert(from.clone(), f);
