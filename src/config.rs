@@ -18,7 +18,7 @@ use crate::correlate::Thresholds;
 use crate::decode::{Continuation, Decoding, Format, Multiline};
 use crate::diagnostic::{Diagnostic, Diagnostics, from_yaml_error};
 use crate::frame::DEFAULT_MAX_LINE_BYTES;
-use crate::playbook::parse::loc;
+use crate::playbook::parse::{RawThreshold, loc};
 use crate::playbook::{Loc, PlaybookSource, Threshold};
 
 // ---------------------------------------------------------------------------------------------
@@ -120,21 +120,6 @@ struct RawThresholds {
     defaults: RawThreshold,
     #[serde(default)]
     playbooks: BTreeMap<String, Spanned<RawThreshold>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawThreshold {
-    #[serde(default)]
-    count: Option<Spanned<u32>>,
-    #[serde(default)]
-    window: Option<Spanned<String>>,
-    #[serde(default)]
-    settle: Option<Spanned<String>>,
-    #[serde(default)]
-    cooldown: Option<Spanned<String>>,
-    #[serde(default)]
-    min_confidence: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -763,23 +748,7 @@ impl Validator<'_> {
     }
 
     fn threshold(&mut self, t: &RawThreshold, what: &str) -> Threshold {
-        if let Some(c) = &t.count {
-            if c.value == 0 {
-                self.error(loc(&c.referenced), format!("{what}.count must be at least 1"));
-            }
-        }
-        if let Some(m) = &t.min_confidence {
-            if !(0.0..=1.0).contains(&m.value) {
-                self.error(loc(&m.referenced), format!("{what}.min_confidence must be between 0 and 1"));
-            }
-        }
-        Threshold {
-            count: t.count.as_ref().map(|c| c.value),
-            window: self.duration(&t.window, &format!("{what}.window")),
-            settle: self.duration(&t.settle, &format!("{what}.settle")),
-            cooldown: self.duration(&t.cooldown, &format!("{what}.cooldown")),
-            min_confidence: t.min_confidence.as_ref().map(|m| m.value),
-        }
+        t.validate(what, |at, msg| self.error(at, msg))
     }
 }
 
@@ -1567,5 +1536,15 @@ mod tests {
         assert!(e[1].contains("5:11: error: unknown source type \"pipe\""), "{e:?}");
         assert!(e[2].contains("6:5: error: an `exec` source needs `command`"), "{e:?}");
         assert!(e[3].contains("8:22: error: thresholds.defaults.window"), "{e:?}");
+    }
+
+    /// The config's thresholds are checked as a playbook's `threshold` block is (one validation).
+    #[test]
+    fn thresholds_are_checked_like_a_playbooks() {
+        let e = errors("thresholds:\n  playbooks:\n    oom: {window: 0s, count: 0, min_confidence: 2}\n");
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(e[0].contains("3:19: error: thresholds.playbooks.oom.window must be longer than 0"), "{e:?}");
+        assert!(e[1].contains("thresholds.playbooks.oom.count must be at least 1"), "{e:?}");
+        assert!(e[2].contains("thresholds.playbooks.oom.min_confidence must be between 0 and 1"), "{e:?}");
     }
 }

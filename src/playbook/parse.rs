@@ -180,9 +180,10 @@ struct RawPartial {
     patterns: SpannedPatterns,
 }
 
-#[derive(Debug, Deserialize)]
+/// A `threshold` block as written, in a playbook or in the config (`thresholds:`).
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawThreshold {
+pub(crate) struct RawThreshold {
     #[serde(default)]
     count: Option<Spanned<u32>>,
     #[serde(default)]
@@ -193,6 +194,38 @@ struct RawThreshold {
     cooldown: Option<Spanned<String>>,
     #[serde(default)]
     min_confidence: Option<Spanned<f64>>,
+}
+
+impl RawThreshold {
+    /// Checks the block and converts it; each problem goes to `error` with its position, its
+    /// field named `{what}.{field}`.
+    pub(crate) fn validate(&self, what: &str, mut error: impl FnMut(Loc, String)) -> Threshold {
+        let mut duration = |v: &Option<Spanned<String>>, field: &str| {
+            let v = v.as_ref()?;
+            crate::duration::parse(&v.value)
+                .map_err(|msg| error(spanned_loc(v), format!("{what}.{field}: {msg}")))
+                .ok()
+        };
+        let window = duration(&self.window, "window");
+        let settle = duration(&self.settle, "settle");
+        let cooldown = duration(&self.cooldown, "cooldown");
+        if let (Some(w), Some(std::time::Duration::ZERO)) = (&self.window, window) {
+            error(spanned_loc(w), format!("{what}.window must be longer than 0"));
+        }
+        if let Some(c) = self.count.as_ref().filter(|c| c.value == 0) {
+            error(spanned_loc(c), format!("{what}.count must be at least 1"));
+        }
+        if let Some(m) = self.min_confidence.as_ref().filter(|m| !(0.0..=1.0).contains(&m.value)) {
+            error(spanned_loc(m), format!("{what}.min_confidence must be between 0 and 1"));
+        }
+        Threshold {
+            count: self.count.as_ref().map(|c| c.value),
+            window,
+            settle,
+            cooldown,
+            min_confidence: self.min_confidence.as_ref().map(|m| m.value),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -348,17 +381,6 @@ impl Builder<'_> {
         out
     }
 
-    fn duration(&mut self, value: Option<Spanned<String>>, field: &str) -> Option<std::time::Duration> {
-        let v = value?;
-        match crate::duration::parse(&v.value) {
-            Ok(d) => Some(d),
-            Err(msg) => {
-                self.error(spanned_loc(&v), format!("threshold.{field}: {msg}"));
-                None
-            }
-        }
-    }
-
     fn signals(&mut self, list: Option<Vec<RawSignal>>) -> Vec<Signal> {
         list.unwrap_or_default()
             .into_iter()
@@ -448,28 +470,10 @@ fn build(raw: RawPlaybook, top: Loc, origin: Origin) -> (Option<Playbook>, Vec<D
         }
     }
 
-    let mut threshold = Threshold::default();
-    if let Some(t) = raw.threshold {
-        let t = t.value;
-        if let Some(c) = &t.count {
-            if c.value == 0 {
-                b.error(spanned_loc(c), "threshold.count must be at least 1");
-            }
-        }
-        threshold.count = t.count.map(|c| c.value);
-        threshold.window = b.duration(t.window, "window");
-        threshold.settle = b.duration(t.settle, "settle");
-        threshold.cooldown = b.duration(t.cooldown, "cooldown");
-        if let Some(mc) = &t.min_confidence {
-            if !(0.0..=1.0).contains(&mc.value) {
-                b.error(spanned_loc(mc), "threshold.min_confidence must be between 0 and 1");
-            }
-        }
-        threshold.min_confidence = t.min_confidence.map(|m| m.value);
-        if threshold.window == Some(std::time::Duration::ZERO) {
-            b.error(top, "threshold.window must be longer than 0");
-        }
-    }
+    let threshold = match &raw.threshold {
+        Some(t) => t.value.validate("threshold", |at, msg| b.error(at, msg)),
+        None => Threshold::default(),
+    };
 
     let stage_hints = raw
         .stage_hints
