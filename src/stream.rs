@@ -152,29 +152,38 @@ impl StreamProcessor {
         out: &mut Vec<Event>,
     ) {
         self.stats.bytes += bytes.len() as u64;
-        let (scanner, times) = (&mut ws.scanner, &mut ws.times);
-        let mut lines = 0;
-        let mut cut = 0;
-        if let Some(Input { framer, decoder, .. }) = self.inputs.get_mut(input).and_then(Option::as_mut) {
-            let mut emit = |r: Record<'_>| scan(scanner, times, r);
-            framer.push(bytes, |line| {
-                lines += 1;
-                cut += u64::from(line.cut);
-                decoder.line(&line, now, &mut emit);
-            });
-        }
-        self.count(bytes.len() as u64, lines, cut);
-        self.check_decoding(input);
+        self.frame(ws, input, Some(bytes), now);
         self.process(ws, sh, now, out);
     }
 
-    fn count(&mut self, bytes: u64, lines: u64, cut: u64) {
+    /// Frames and decodes `bytes` of `input` into the scan batch — or, given `None`, its
+    /// unterminated last line and the record its decoder holds — and counts what was framed.
+    fn frame(&mut self, ws: &mut Workspace, input: InputId, bytes: Option<&[u8]>, now: Millis) {
+        let (scanner, times) = (&mut ws.scanner, &mut ws.times);
+        let (mut lines, mut cut) = (0u64, 0u64);
+        if let Some(Input { framer, decoder, .. }) = self.inputs.get_mut(input).and_then(Option::as_mut) {
+            let mut emit = |r: Record<'_>| scan(scanner, times, r);
+            let on_line = |line: crate::frame::Line<'_>| {
+                lines += 1;
+                cut += u64::from(line.cut);
+                decoder.line(&line, now, &mut emit);
+            };
+            match bytes {
+                Some(b) => framer.push(b, on_line),
+                None => {
+                    framer.flush(on_line);
+                    decoder.flush(now, &mut emit);
+                }
+            }
+        }
+        let bytes = bytes.map_or(0, |b| b.len() as u64);
         self.stats.lines += lines;
         if let Some(c) = &self.counters {
             c.add(&c.bytes, bytes);
             c.add(&c.lines, lines);
             c.add(&c.lines_cut, cut);
         }
+        self.check_decoding(input);
     }
 
     /// Logs the first line of `input` that was not in its format (once per input).
@@ -199,20 +208,7 @@ impl StreamProcessor {
         now: Millis,
         out: &mut Vec<Event>,
     ) {
-        let (scanner, times) = (&mut ws.scanner, &mut ws.times);
-        let mut lines = 0;
-        let mut cut = 0;
-        if let Some(Input { framer, decoder, .. }) = self.inputs.get_mut(input).and_then(Option::as_mut) {
-            let mut emit = |r: Record<'_>| scan(scanner, times, r);
-            framer.flush(|line| {
-                lines += 1;
-                cut += u64::from(line.cut);
-                decoder.line(&line, now, &mut emit);
-            });
-            decoder.flush(now, &mut emit);
-        }
-        self.count(0, lines, cut);
-        self.check_decoding(input);
+        self.frame(ws, input, None, now);
         self.process(ws, sh, now, out);
     }
 
