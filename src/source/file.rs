@@ -65,6 +65,12 @@ struct Fingerprint {
 }
 
 impl Fingerprint {
+    /// The fingerprint of a newly found file's head; empty when it cannot be read (it is then
+    /// taken again once the file has grown).
+    fn head(file: &mut File) -> Self {
+        Self::of(file, FINGERPRINT_BYTES).unwrap_or(Fingerprint { len: 0, hash: String::new() })
+    }
+
     fn of(file: &mut File, len: usize) -> io::Result<Self> {
         let mut head = vec![0u8; len];
         file.seek(SeekFrom::Start(0))?;
@@ -137,6 +143,31 @@ struct Open {
     stamp: (u64, i64, i64),
     /// … unless the last read stopped at the round budget with more left to read.
     behind: bool,
+}
+
+impl Open {
+    /// A file just opened, read from `offset` on.
+    fn new(
+        path: PathBuf,
+        file: File,
+        (dev, ino): (u64, u64),
+        fingerprint: Fingerprint,
+        input: InputId,
+        offset: u64,
+    ) -> Self {
+        Open {
+            path,
+            file,
+            dev,
+            ino,
+            fingerprint,
+            input,
+            offset,
+            last_growth: Instant::now(),
+            stamp: (0, 0, 0),
+            behind: false,
+        }
+    }
 }
 
 struct Followed {
@@ -547,8 +578,7 @@ impl FileSourceTask {
         let (mut file, meta) = opened;
         let size = meta.len();
         let (dev, ino) = (meta.dev(), meta.ino());
-        let fingerprint = Fingerprint::of(&mut file, FINGERPRINT_BYTES)
-            .unwrap_or(Fingerprint { len: 0, hash: String::new() });
+        let fingerprint = Fingerprint::head(&mut file);
         let mut resumed = None;
         if let Some(entry) = &entry {
             let same = entry
@@ -593,18 +623,7 @@ impl FileSourceTask {
         }
         self.ctx.counters.add(&self.ctx.counters.open_files, 1);
         followed.since = Some(file_time_now());
-        followed.current = Some(Open {
-            path: path.clone(),
-            file,
-            dev,
-            ino,
-            fingerprint,
-            input,
-            offset,
-            last_growth: Instant::now(),
-            stamp: (0, 0, 0),
-            behind: false,
-        });
+        followed.current = Some(Open::new(path.clone(), file, (dev, ino), fingerprint, input, offset));
         if !initial {
             info!(path = %path.display(), "New file.");
         }
@@ -639,18 +658,14 @@ impl FileSourceTask {
                 let at = Pos { offset: f.offset, after_cr: f.after_cr, next_line: f.next_line };
                 let input = followed.proc.resume_input_with(at, Some(&f.decoder));
                 self.ctx.counters.add(&self.ctx.counters.open_files, 1);
-                followed.rotated.push(Open {
-                    path: c.clone(),
+                followed.rotated.push(Open::new(
+                    c.clone(),
                     file,
-                    dev: f.dev,
-                    ino: f.ino,
-                    fingerprint: f.fingerprint.clone(),
+                    (f.dev, f.ino),
+                    f.fingerprint.clone(),
                     input,
-                    offset: f.offset,
-                    last_growth: Instant::now(),
-                    stamp: (0, 0, 0),
-                    behind: false,
-                });
+                    f.offset,
+                ));
                 break;
             }
         }
@@ -711,25 +726,13 @@ impl FileSourceTask {
         mut file: File,
         (dev, ino): (u64, u64),
     ) {
-        let fingerprint = Fingerprint::of(&mut file, FINGERPRINT_BYTES)
-            .unwrap_or(Fingerprint { len: 0, hash: String::new() });
+        let fingerprint = Fingerprint::head(&mut file);
         let _ = file.seek(SeekFrom::Start(0));
         info!(path = %from.display(), to = %to.display(), "File rotated before it was read; reading it from its start.");
         self.ctx.counters.add(&self.ctx.counters.rotations, 1);
         self.ctx.counters.add(&self.ctx.counters.open_files, 1);
         let input = f.proc.add_input();
-        f.rotated.push(Open {
-            path: to,
-            file,
-            dev,
-            ino,
-            fingerprint,
-            input,
-            offset: 0,
-            last_growth: Instant::now(),
-            stamp: (0, 0, 0),
-            behind: false,
-        });
+        f.rotated.push(Open::new(to, file, (dev, ino), fingerprint, input, 0));
     }
 
     /// Rotations seen as rename events, in order. A file renamed away from a followed path is
@@ -800,24 +803,19 @@ impl FileSourceTask {
             if let Ok(m) = &current_meta {
                 if m.is_file() && !self.excluded(path) {
                     if let Ok((mut file, meta)) = open(path) {
-                        let fingerprint = Fingerprint::of(&mut file, FINGERPRINT_BYTES)
-                            .unwrap_or(Fingerprint { len: 0, hash: String::new() });
+                        let fingerprint = Fingerprint::head(&mut file);
                         let _ = file.seek(SeekFrom::Start(0));
                         let input = f.proc.add_input();
                         counters.add(&counters.open_files, 1);
                         f.since = Some(file_time_now());
-                        f.current = Some(Open {
-                            path: path.to_path_buf(),
+                        f.current = Some(Open::new(
+                            path.to_path_buf(),
                             file,
-                            dev: meta.dev(),
-                            ino: meta.ino(),
+                            (meta.dev(), meta.ino()),
                             fingerprint,
                             input,
-                            offset: 0,
-                            last_growth: Instant::now(),
-                            stamp: (0, 0, 0),
-                            behind: false,
-                        });
+                            0,
+                        ));
                     }
                 }
             }
@@ -864,8 +862,7 @@ impl FileSourceTask {
                     counters.add(&counters.truncations, 1);
                     f.proc.restart_input(&mut self.ws, cur.input, &self.ctx.shared, now, &mut self.out);
                     cur.offset = 0;
-                    cur.fingerprint = Fingerprint::of(&mut cur.file, FINGERPRINT_BYTES)
-                        .unwrap_or(Fingerprint { len: 0, hash: String::new() });
+                    cur.fingerprint = Fingerprint::head(&mut cur.file);
                 } else if cur.fingerprint.len < FINGERPRINT_BYTES && meta.len() > cur.fingerprint.len as u64 {
                     if let Ok(fp) = Fingerprint::of(&mut cur.file, FINGERPRINT_BYTES) {
                         cur.fingerprint = fp;
