@@ -45,7 +45,8 @@ pub struct WatchArgs {
     #[arg(long)]
     pub once: bool,
     /// Join stack traces into one record (lines starting with white space, `at `, `Caused by:`
-    /// or `...` continue the previous one) on every source without a `multiline:` rule
+    /// or `...` continue the previous one) on every source; a source's own `multiline:` rule is
+    /// kept, and one with `enabled: false` is turned on
     #[arg(long)]
     pub multiline: bool,
     /// Wait this long after a playbook qualifies for competing evidence (e.g. 1s; overrides all)
