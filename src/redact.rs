@@ -393,37 +393,17 @@ mod tests {
 
     #[test]
     fn private_key_bodies_across_lines_are_masked() {
-        use crate::finding::{FindingLine, PlaybookRef, SCHEMA};
+        use crate::finding::FindingLine;
         let l = |line, text: &str| FindingLine { line, text: text.into(), time: String::new() };
-        let mut f = Finding {
-            schema: SCHEMA.into(),
-            id: "x".into(),
-            time: String::new(),
-            playbook: PlaybookRef {
-                id: "p".into(),
-                title: "t".into(),
-                category: "c".into(),
-                severity: "low".into(),
-            },
-            score: 1.0,
-            confidence: 1.0,
-            count: 1,
-            repeats: 0,
-            first_seen: String::new(),
-            last_seen: String::new(),
-            stream: StreamInfo::new("exec", "deploy --token s3cr3t-token"),
-            host: "h".into(),
-            evidence: vec![l(4, "error: bad key")],
-            context: vec![
-                l(1, "-----BEGIN RSA PRIVATE KEY-----"),
-                l(2, "MIIEowIBAAKCAQEAuQ3vE0zN"),
-                l(3, "-----END RSA PRIVATE KEY-----"),
-                l(5, "plain line"),
-            ],
-            summary: String::new(),
-            fix: vec![],
-            alternatives: vec![],
-        };
+        let mut f = crate::sink::spool::tests::finding("x");
+        f.stream = StreamInfo::new("exec", "deploy --token s3cr3t-token");
+        f.evidence = vec![l(4, "error: bad key")];
+        f.context = vec![
+            l(1, "-----BEGIN RSA PRIVATE KEY-----"),
+            l(2, "MIIEowIBAAKCAQEAuQ3vE0zN"),
+            l(3, "-----END RSA PRIVATE KEY-----"),
+            l(5, "plain line"),
+        ];
         redactor().finding(&mut f);
         assert_eq!(f.context[1].text, MARK);
         assert_eq!(f.context[0].text, "-----BEGIN RSA PRIVATE KEY-----");
