@@ -161,8 +161,12 @@ pub fn strip_ansi(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
         return std::borrow::Cow::Borrowed(line);
     }
     let mut out = Vec::with_capacity(line.len());
-    strip_ansi_into(line, &mut out);
-    std::borrow::Cow::Owned(out)
+    // Nothing is written when nothing changes (an ESC that starts no sequence).
+    if strip_ansi_into(line, &mut out) {
+        std::borrow::Cow::Owned(out)
+    } else {
+        std::borrow::Cow::Borrowed(line)
+    }
 }
 
 #[inline]
@@ -617,6 +621,12 @@ mod tests {
         let mut out = Vec::new();
         Normalizer::new().sanitize(s.as_bytes(), &mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn an_escape_that_starts_no_sequence_is_kept_as_it_is() {
+        assert_eq!(&*strip_ansi(b"a\x1b b"), b"a\x1b b");
+        assert_eq!(&*strip_ansi(b"\x1b[1mbold\x1b[0m"), b"bold");
     }
 
     #[test]
