@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use divan::counter::BytesCount;
 use divan::{Bencher, black_box};
 use faultline::analyze::analyze_bytes;
-use faultline::engine::Catalog;
+use faultline::engine::{Catalog, LineScanner};
 use faultline::matcher::{Block, Scratch};
 use faultline::normalize::Normalizer;
 use faultline::playbook::{self, PlaybookSource};
@@ -117,6 +117,24 @@ fn matcher_scan(bencher: Bencher) {
     bencher.counter(BytesCount::new(block.text.len())).bench_local(|| {
         let mut hits = 0usize;
         catalog.matcher.scan(&block, &mut scratch, |_, _| hits += 1);
+        black_box(hits)
+    });
+}
+
+/// Lines in, hits out, as `analyze` and `watch` run it: the pre-scan of folded lines rules most
+/// of them out, and only the rest are normalised and matched.
+#[divan::bench]
+fn line_scanner(bencher: Bencher) {
+    let catalog = &*CATALOG;
+    let lines: Vec<&[u8]> = LOG.split(|&b| b == b'\n').collect();
+    let mut scanner = LineScanner::new();
+    bencher.counter(BytesCount::new(LOG.len())).bench_local(|| {
+        let mut hits = 0usize;
+        for (i, line) in lines.iter().enumerate() {
+            scanner.push(i as u64 + 1, line, false);
+        }
+        scanner.scan(catalog, true, |_, _| hits += 1);
+        scanner.clear();
         black_box(hits)
     });
 }

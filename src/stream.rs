@@ -372,7 +372,7 @@ impl StreamProcessor {
         let started = Instant::now();
         let hits = &mut ws.hits;
         hits.clear();
-        ws.scanner.scan(&sh.catalog, |line, p| hits.push((line, p)));
+        ws.scanner.scan(&sh.catalog, self.correlator.stage_known(), |line, p| hits.push((line, p)));
         let mut next = 0;
         for i in 0..ws.scanner.len() {
             ws.line_hits.clear();

@@ -50,7 +50,7 @@ impl Stream {
         self.number += 1;
         let pushed = self.scanner.push(self.number, text.as_bytes(), false);
         let mut hits = Vec::new();
-        self.scanner.scan(&self.cat, |_, p| hits.push(p));
+        self.scanner.scan(&self.cat, self.corr.stage_known(), |_, p| hits.push(p));
         if pushed {
             let line = LineIn {
                 number: self.number,

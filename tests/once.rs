@@ -42,7 +42,7 @@ fn matching_lines(catalog: &Catalog, rules: usize, log: &[u8]) -> u32 {
     }
     let positives: Vec<u32> = catalog.rules[rules].positives().collect();
     let mut lines = std::collections::BTreeSet::new();
-    scanner.scan(catalog, |line, p| {
+    scanner.scan(catalog, true, |line, p| {
         if positives.contains(&p) {
             lines.insert(line);
         }

@@ -349,6 +349,11 @@ impl StreamCorrelator {
         Self::default()
     }
 
+    /// The stream's stage is fixed: stage keywords no longer matter to it.
+    pub fn stage_known(&self) -> bool {
+        self.stage.is_fixed()
+    }
+
     /// When [`StreamCorrelator::tick`] next has something to do: a settle deadline, or
     /// activity news due about a reported playbook.
     pub fn next_deadline(&self, policy: &Policy) -> Option<Millis> {

@@ -160,7 +160,7 @@ impl Analysis {
     pub fn absorb(&mut self, catalog: &Catalog, scanner: &mut LineScanner) {
         let mut hits = std::mem::take(&mut self.hits);
         hits.clear();
-        scanner.scan(catalog, |line, p| hits.push((line, p)));
+        scanner.scan(catalog, self.stage.is_fixed(), |line, p| hits.push((line, p)));
         self.lines += scanner.len() as u64;
 
         let mut mask_line = usize::MAX;

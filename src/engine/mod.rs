@@ -89,6 +89,13 @@ pub struct PatternInfo {
     pub is_veto: bool,
 }
 
+impl PatternInfo {
+    /// A stage keyword no playbook uses: of no interest once a stream's stage is fixed.
+    pub fn is_stage_keyword_only(&self) -> bool {
+        self.stage_mask != 0 && self.used_by.is_empty()
+    }
+}
+
 /// Every loaded playbook, compiled for matching. Built once, shared read-only by every stream.
 #[derive(Debug)]
 pub struct Catalog {
@@ -96,7 +103,10 @@ pub struct Catalog {
     /// Rules of the log playbooks (source-code detector playbooks have none).
     pub rules: Vec<Rules>,
     pub patterns: Vec<PatternInfo>,
+    /// Every pattern a playbook uses.
     pub matcher: Matcher,
+    /// The stage keywords no playbook uses, looked for only until a stream's stage is fixed.
+    pub stage_keywords: Matcher,
 }
 
 struct Interner {
@@ -215,13 +225,16 @@ impl Catalog {
             }
         }
         let specs: Vec<PatternSpec> = interner.patterns.iter().map(|p| p.spec.clone()).collect();
-        let matcher = Matcher::new(&specs).map_err(|errs| {
+        let report = |errs: Vec<crate::matcher::PatternError>| {
             errs.iter()
                 .map(|e| format!("pattern {:?}: {}", specs[e.pattern as usize], e.message))
                 .collect::<Vec<_>>()
                 .join("; ")
-        })?;
-        Ok(Catalog { playbooks, rules, patterns: interner.patterns, matcher })
+        };
+        let stage_only = |id: PatternId| interner.patterns[id as usize].is_stage_keyword_only();
+        let matcher = Matcher::new_subset(&specs, |id| !stage_only(id)).map_err(report)?;
+        let stage_keywords = Matcher::new_subset(&specs, stage_only).map_err(report)?;
+        Ok(Catalog { playbooks, rules, patterns: interner.patterns, matcher, stage_keywords })
     }
 
     pub fn playbook(&self, rules: &Rules) -> &Playbook {

@@ -152,17 +152,30 @@ pub struct Matcher {
     /// Regexes without a required literal: run on every line.
     unfiltered: Vec<u32>,
     pattern_count: usize,
+    /// False when some pattern could match a normalised line whose raw text holds no trace of it
+    /// (see [`raw_key`]): then [`Matcher::prescan`] cannot rule lines out.
+    raw_sound: bool,
 }
 
 impl Matcher {
     /// Compiles `patterns`; every pattern that fails is reported, none aborts the others.
     pub fn new(patterns: &[PatternSpec]) -> Result<Self, Vec<PatternError>> {
+        Self::new_subset(patterns, |_| true)
+    }
+
+    /// Compiles the patterns `keep` accepts; pattern ids stay their index in `patterns`.
+    pub fn new_subset(
+        patterns: &[PatternSpec],
+        keep: impl Fn(PatternId) -> bool,
+    ) -> Result<Self, Vec<PatternError>> {
         let mut literals: Vec<String> = Vec::new();
         let mut index: std::collections::HashMap<String, usize> = Default::default();
         let mut targets: Vec<Vec<Check>> = Vec::new();
         let mut regexes = Vec::new();
         let mut unfiltered = Vec::new();
         let mut errors = Vec::new();
+        let mut raw_sound = true;
+        let mut raw_keys: Vec<String> = Vec::new();
 
         // The check for literal `text`: its prefix in the automaton, its rest compared after.
         let mut check =
@@ -190,6 +203,9 @@ impl Matcher {
 
         for (id, spec) in patterns.iter().enumerate() {
             let id = id as PatternId;
+            if !keep(id) {
+                continue;
+            }
             match spec {
                 PatternSpec::Literal(text) => {
                     if text.is_empty() {
@@ -198,6 +214,7 @@ impl Matcher {
                     }
                     let (slot, at) = check(text, &mut literals, &mut targets);
                     targets[slot][at].literals.push(id);
+                    raw_sound &= raw_key(text, &mut raw_keys);
                 }
                 PatternSpec::Regex(source) => {
                     if let Err(message) = validate_regex(source) {
@@ -218,15 +235,23 @@ impl Matcher {
                                 if !list.contains(&ri) {
                                     list.push(ri);
                                 }
+                                raw_sound &= raw_key(lit, &mut raw_keys);
                             }
                         }
-                        None => unfiltered.push(ri),
+                        None => {
+                            unfiltered.push(ri);
+                            raw_sound = false;
+                        }
                     }
                 }
             }
         }
         if !errors.is_empty() {
             return Err(errors);
+        }
+        // A key alone means nothing to `scan`; it only makes `prescan` flag its line.
+        for key in raw_keys {
+            check(&key, &mut literals, &mut targets);
         }
         let automaton = if literals.is_empty() {
             None
@@ -242,7 +267,7 @@ impl Matcher {
                 ),
             })
         };
-        Ok(Self { automaton, targets, regexes, unfiltered, pattern_count: patterns.len() })
+        Ok(Self { automaton, targets, regexes, unfiltered, pattern_count: patterns.len(), raw_sound })
     }
 
     pub fn pattern_count(&self) -> usize {
@@ -258,6 +283,53 @@ impl Matcher {
         }
     }
 
+    /// Whether [`Matcher::prescan`] can rule lines out for this pattern set: false when a regex
+    /// has no required literal, or a literal no part of which is sure to be in the raw text.
+    pub fn scans_raw(&self) -> bool {
+        self.raw_sound && !matches!(self.automaton, Some(Literals::Fallback(_)))
+    }
+
+    /// Pre-scan of lines that are only *folded* (see [`crate::normalize::fold_into`]: ASCII
+    /// lower-cased, white-space runs collapsed, but nothing masked or stripped), laid back to
+    /// back, `ends[i]` just past line `i`. Calls `candidate(i)` once per line, in increasing
+    /// order, when a pattern may match that line once normalised; every other line is sure to
+    /// have no match. Sound only when [`Matcher::scans_raw`], and only for
+    /// ASCII lines without escape sequences: the caller treats every other line as a candidate.
+    /// The point: most lines of a log match nothing, and this rules them out without masking
+    /// them.
+    pub fn prescan(
+        &self,
+        text: &[u8],
+        ends: &[usize],
+        scratch: &mut Scratch,
+        mut candidate: impl FnMut(usize),
+    ) {
+        let Some(Literals::Dfa(dfa)) = &self.automaton else { return };
+        if ends.is_empty() {
+            return;
+        }
+        let mut lane_hits = std::mem::take(&mut scratch.lane_hits);
+        walk_lanes(dfa.as_ref(), text, lane_bounds(text.len(), ends, 0), &mut lane_hits);
+        let mut line = 0;
+        let mut last = usize::MAX;
+        for &(end, ac_pattern) in lane_hits.iter().flatten() {
+            while ends[line] < end {
+                line += 1;
+            }
+            if line == last {
+                continue;
+            }
+            let hit = self.targets[ac_pattern as usize]
+                .iter()
+                .any(|c| c.rest.is_empty() || text.get(end..end + c.rest.len()) == Some(&c.rest[..]));
+            if hit {
+                candidate(line);
+                last = line;
+            }
+        }
+        scratch.lane_hits = lane_hits;
+    }
+
     /// Scans every line of `block`; calls `on_hit(line_index, pattern)` once per distinct pair,
     /// in increasing line order.
     pub fn scan(&self, block: &Block, scratch: &mut Scratch, mut on_hit: impl FnMut(usize, PatternId)) {
@@ -266,7 +338,10 @@ impl Matcher {
         }
         let mut lane_hits = std::mem::take(&mut scratch.lane_hits);
         match &self.automaton {
-            Some(Literals::Dfa(dfa)) => walk_lanes(dfa.as_ref(), block, &mut lane_hits),
+            Some(Literals::Dfa(dfa)) => {
+                let bounds = lane_bounds(block.text.len(), &block.ends, 1);
+                walk_lanes(dfa.as_ref(), &block.text, bounds, &mut lane_hits)
+            }
             Some(Literals::Fallback(ac)) => {
                 for lane in &mut lane_hits {
                     lane.clear();
@@ -340,19 +415,29 @@ impl Matcher {
     }
 }
 
-/// Walks `block` with `dfa` in [`LANES`] interleaved segments cut at line boundaries, collecting
-/// (end offset, pattern) of every match per lane, in text order. Lane `k` covers text before lane
-/// `k + 1`, so the lanes concatenated hold all matches in text order.
-fn walk_lanes<A: Automaton>(dfa: &A, block: &Block, lanes: &mut [Vec<(usize, u32)>; LANES]) {
-    let text = &block.text[..];
+/// Lane boundaries for [`walk_lanes`]: `LANES` segments of about equal size, each starting at a
+/// line start. `ends[i]` is the offset just past line `i`; the next line starts `sep` bytes later.
+fn lane_bounds(len: usize, ends: &[usize], sep: usize) -> [usize; LANES + 1] {
     let mut bounds = [0usize; LANES + 1];
-    bounds[LANES] = text.len();
+    bounds[LANES] = len;
     for k in 1..LANES {
         // The first line start at or after the k-th fraction of the text.
-        let target = text.len() * k / LANES;
-        let i = block.ends.partition_point(|&e| e < target);
-        bounds[k] = block.ends.get(i).map_or(text.len(), |&e| e + 1).max(bounds[k - 1]);
+        let target = len * k / LANES;
+        let i = ends.partition_point(|&e| e < target);
+        bounds[k] = ends.get(i).map_or(len, |&e| (e + sep).min(len)).max(bounds[k - 1]);
     }
+    bounds
+}
+
+/// Walks `text` with `dfa` in [`LANES`] interleaved segments cut at `bounds`, collecting (end
+/// offset, pattern) of every match per lane, in text order. Lane `k` covers text before lane
+/// `k + 1`, so the lanes concatenated hold all matches in text order.
+fn walk_lanes<A: Automaton>(
+    dfa: &A,
+    text: &[u8],
+    bounds: [usize; LANES + 1],
+    lanes: &mut [Vec<(usize, u32)>; LANES],
+) {
     for lane in lanes.iter_mut() {
         lane.clear();
     }
@@ -382,6 +467,37 @@ fn walk_lanes<A: Automaton>(dfa: &A, block: &Block, lanes: &mut [Vec<(usize, u32
             q = step(q, b, bounds[k] + i + 1, hits);
         }
     }
+}
+
+/// Masking puts `<timestamp>`, `<tmp>` and `<id>` into normalised lines, so a literal that could
+/// overlap one of them (it holds `<` or `>`, or lies inside a token's word) may match a normalised
+/// line whose raw text lacks it. For such a literal the raw pre-scan looks for a part of it that
+/// cannot come from a token: its longest stretch without brackets, or, for a run of one bracket,
+/// the run less one (a token adds at most one bracket to such a run). Pushes that key onto `keys`;
+/// returns false when there is none.
+fn raw_key(literal: &str, keys: &mut Vec<String>) -> bool {
+    let safe = |k: &str| {
+        !k.is_empty()
+            && !k.contains(['<', '>'])
+            && !crate::normalize::MASK_TOKENS.iter().any(|t| t.contains(k))
+    };
+    if safe(literal) {
+        return true;
+    }
+    let stretch = literal.split(['<', '>']).map(str::trim).filter(|k| safe(k)).max_by_key(|k| k.len());
+    let key = match stretch {
+        Some(k) => k,
+        None => {
+            let b = literal.as_bytes();
+            if b.len() >= 2 && matches!(b[0], b'<' | b'>') && b.iter().all(|&c| c == b[0]) {
+                &literal[1..]
+            } else {
+                return false;
+            }
+        }
+    };
+    keys.push(key.to_string());
+    true
 }
 
 #[cold]

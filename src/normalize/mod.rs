@@ -35,6 +35,8 @@ pub struct Normalizer {
 const TIMESTAMP: &[u8] = b"<timestamp>";
 const TMP: &[u8] = b"<tmp>";
 const ID: &[u8] = b"<id>";
+/// Every placeholder masking may put into a line.
+pub const MASK_TOKENS: [&str; 3] = ["<timestamp>", "<tmp>", "<id>"];
 
 impl Normalizer {
     pub fn new() -> Self {
@@ -149,6 +151,127 @@ impl Normalizer {
 
 /// Normalises a pattern the way Faultline does: trim, collapse white space, lower-case.
 /// (Patterns are not masked: a pattern holding a clock time can never match, which `check` reports.)
+/// Appends `line` to `out` *folded*: ASCII upper case lower-cased, each run of ASCII white space
+/// one space; nothing else changes (no masking, no escape sequences stripped, no trimming). For
+/// an ASCII line without escape sequences, every pattern found in its normalised form has a part
+/// found in the folded one (see the matcher's pre-scan), and folding is much cheaper.
+pub fn fold_into(line: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + line.len(), 0);
+    let dst = &mut out[start..];
+    let mut written = 0;
+    let mut prev_space = false;
+    let mut i = 0;
+    #[cfg(target_arch = "x86_64")]
+    {
+        while i + 16 <= line.len() {
+            if fold16(&line[i..i + 16], &mut dst[written..written + 16], prev_space) {
+                prev_space = line[i + 15] == b' ';
+                written += 16;
+            } else {
+                fold_scalar(&line[i..i + 16], dst, &mut written, &mut prev_space);
+            }
+            i += 16;
+        }
+        // Nothing collapsed so far (each byte folded in place): the last 16 bytes may be folded
+        // in one go, overlapping some already done.
+        if i < line.len() && written == i && line.len() >= 16 {
+            let last = line.len() - 16;
+            let prev = last > 0 && FOLD[line[last - 1] as usize] == b' ';
+            if fold16(&line[last..], &mut dst[last..], prev) {
+                i = line.len();
+                written = line.len();
+            }
+        }
+    }
+    fold_scalar(&line[i..], dst, &mut written, &mut prev_space);
+    out.truncate(start + written);
+}
+
+/// Folds `bytes` one at a time into `dst[*written..]` (branch-free: white space is irregular).
+fn fold_scalar(bytes: &[u8], dst: &mut [u8], written: &mut usize, prev_space: &mut bool) {
+    for &b in bytes {
+        let c = FOLD[b as usize];
+        let space = c == b' ';
+        dst[*written] = c;
+        *written += usize::from(!(space && *prev_space));
+        *prev_space = space;
+    }
+}
+
+/// ASCII upper case to lower case, ASCII white space to a space.
+static FOLD: [u8; 256] = {
+    let mut map = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        map[i] = match b {
+            b'A'..=b'Z' => b + 32,
+            b'\t' | b'\n' | 0x0b | 0x0c | b'\r' => b' ',
+            _ => b,
+        };
+        i += 1;
+    }
+    map
+};
+
+/// Folds the 16 bytes of `src` into `dst` if their white space is single spaces only (and the
+/// first is not a space when `prev_space`): stores them lower-cased and returns true. Otherwise
+/// returns false, having stored nothing useful, and the caller folds them one at a time.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn fold16(src: &[u8], dst: &mut [u8], prev_space: bool) -> bool {
+    use std::arch::x86_64::*;
+    assert!(src.len() >= 16 && dst.len() >= 16);
+    // SAFETY: SSE2 is part of the x86-64 baseline; both slices hold at least 16 bytes and the
+    // unaligned load and store have no alignment requirement.
+    unsafe {
+        let v = _mm_loadu_si128(src.as_ptr() as *const __m128i);
+        let t = _mm_sub_epi8(v, _mm_set1_epi8(9));
+        let odd = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(4)), t);
+        if _mm_movemask_epi8(odd) != 0 {
+            return false;
+        }
+        let sp = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8))) as u32;
+        if sp & ((sp << 1) | u32::from(prev_space)) != 0 {
+            return false;
+        }
+        // 'A'..='Z' as unsigned: (v - 'A') <= 25.
+        let u = _mm_sub_epi8(v, _mm_set1_epi8(b'A' as i8));
+        let upper = _mm_cmpeq_epi8(_mm_min_epu8(u, _mm_set1_epi8(25)), u);
+        let lower = _mm_or_si128(v, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
+        _mm_storeu_si128(dst.as_mut_ptr() as *mut __m128i, lower);
+        true
+    }
+}
+
+/// Whether `line` normalises to nothing (white space and escape sequences only), without
+/// normalising it: the common line answers at its first byte that is not white space.
+pub fn is_blank(line: &[u8]) -> bool {
+    match line.iter().find(|&&b| !is_ascii_space(b)) {
+        None => true,
+        Some(&b) if b < 0x80 && b != 0x1b => false,
+        Some(_) => {
+            let stripped = strip_ansi(line);
+            let mut i = 0;
+            while i < stripped.len() {
+                let (space, width) = match stripped[i] {
+                    b if b < 0x80 => (is_ascii_space(b), 1),
+                    _ => {
+                        let (ch, width) = decode_utf8(&stripped[i..]);
+                        (ch.is_some_and(char::is_whitespace), width)
+                    }
+                };
+                if !space {
+                    return false;
+                }
+                i += width;
+            }
+            true
+        }
+    }
+}
+
 pub fn normalize_pattern(pattern: &str) -> String {
     let mut out = Vec::with_capacity(pattern.len());
     finish(pattern.as_bytes(), classify(pattern.as_bytes()), &mut out, true);
@@ -621,6 +744,38 @@ mod tests {
         let mut out = Vec::new();
         Normalizer::new().sanitize(s.as_bytes(), &mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    proptest::proptest! {
+        /// The SIMD path of `fold_into` agrees with folding one byte at a time, and blank lines
+        /// are exactly those that normalise to nothing.
+        #[test]
+        fn folding_and_blank_detection_agree_with_their_definitions(
+            bytes in proptest::collection::vec(proptest::prop_oneof![
+                proptest::strategy::Just(b' '), proptest::strategy::Just(b'\t'),
+                proptest::strategy::Just(0x0b), proptest::strategy::Just(b'A'),
+                proptest::strategy::Just(b'z'), proptest::strategy::Just(0x1b),
+                proptest::strategy::Just(b'['), proptest::strategy::Just(b'm'),
+                proptest::strategy::Just(0xc2), proptest::strategy::Just(0xa0),
+                proptest::num::u8::ANY,
+            ], 0..70),
+        ) {
+            let mut folded = b"kept".to_vec();
+            fold_into(&bytes, &mut folded);
+            let mut want = b"kept".to_vec();
+            let mut prev_space = false;
+            for &b in &bytes {
+                let c = FOLD[b as usize];
+                if !(c == b' ' && prev_space) {
+                    want.push(c);
+                }
+                prev_space = c == b' ';
+            }
+            proptest::prop_assert_eq!(folded, want);
+            let mut normalized = Vec::new();
+            Normalizer::new().normalize(&bytes, &mut normalized);
+            proptest::prop_assert_eq!(is_blank(&bytes), normalized.is_empty());
+        }
     }
 
     #[test]
