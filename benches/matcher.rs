@@ -100,6 +100,20 @@ fn normalize(bencher: Bencher) {
     });
 }
 
+/// What the pre-scan reads: lines lower-cased with white-space runs collapsed, nothing masked.
+#[divan::bench]
+fn fold(bencher: Bencher) {
+    let lines: Vec<&[u8]> = LOG.split(|&b| b == b'\n').collect();
+    let mut out = Vec::with_capacity(LOG.len());
+    bencher.counter(BytesCount::new(LOG.len())).bench_local(|| {
+        out.clear();
+        for line in &lines {
+            faultline::normalize::fold_into(line, &mut out);
+        }
+        black_box(out.len())
+    });
+}
+
 #[divan::bench]
 fn matcher_scan(bencher: Bencher) {
     let catalog = &*CATALOG;
