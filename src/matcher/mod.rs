@@ -469,6 +469,12 @@ fn walk_lanes<A: Automaton>(
     }
 }
 
+/// Whether a normalised literal can be pre-scanned (see [`raw_key`]); one that cannot makes
+/// [`Matcher::prescan`] unusable for its whole pattern set. For `check`.
+pub fn prescannable(literal: &str) -> bool {
+    raw_key(literal, &mut Vec::new())
+}
+
 /// Masking puts `<timestamp>`, `<tmp>` and `<id>` into normalised lines, so a literal that could
 /// overlap one of them (it holds `<` or `>`, or lies inside a token's word) may match a normalised
 /// line whose raw text lacks it. For such a literal the raw pre-scan looks for a part of it that
@@ -612,6 +618,42 @@ mod tests {
     fn literal_and_regex_sharing_a_literal_both_report() {
         let got = hits(&[lit("timeout"), re("timeout after [0-9]+s")], &["timeout after 5s", "timeout"]);
         assert_eq!(got, vec![(0, 0), (0, 1), (1, 0)]);
+    }
+
+    /// Lines back to back, as `prescan` takes them.
+    fn flagged(patterns: &[PatternSpec], lines: &[&str]) -> Vec<usize> {
+        let m = Matcher::new(patterns).unwrap();
+        assert!(m.scans_raw());
+        let mut text = Vec::new();
+        let mut ends = Vec::new();
+        for l in lines {
+            text.extend_from_slice(l.as_bytes());
+            ends.push(text.len());
+        }
+        let mut out = Vec::new();
+        m.prescan(&text, &ends, &mut Scratch::default(), |i| out.push(i));
+        out
+    }
+
+    #[test]
+    fn prescan_flags_lines_where_a_pattern_may_match() {
+        let got = flagged(
+            &[lit("connection refused"), re("exit code 12[67]")],
+            &["ok", "tcp connection refused by peer", "nothing", "exit code 127", "exit status 127"],
+        );
+        assert_eq!(got, vec![1, 3]);
+    }
+
+    #[test]
+    fn literals_that_a_mask_token_could_complete_are_prescanned_by_a_safe_part() {
+        // "<<<<<<<" can end in the '<' of "<timestamp>": six are enough to look for.
+        assert_eq!(flagged(&[lit("<<<<<<<")], &["a <<<<<<", "b <<<<<", "<<<<<<<< c"]), vec![0, 2]);
+        assert_eq!(flagged(&[lit("<--- last few gcs --->")], &["x", "--- last few gcs ---"]), vec![1]);
+        assert!(prescannable("connection refused") && prescannable(">>>>>>>") && prescannable("> links"));
+        // A token's own word, or a token: no part of it is sure to be in the raw line.
+        assert!(!prescannable("<id>") && !prescannable("stamp") && !prescannable("<"));
+        assert!(!Matcher::new(&[lit("<tmp>")]).unwrap().scans_raw());
+        assert!(!Matcher::new(&[re(r"^\d+$")]).unwrap().scans_raw());
     }
 
     #[test]

@@ -66,7 +66,11 @@ pub fn lint(playbooks: &[Playbook]) -> Vec<Diagnostic> {
                         } else {
                             let mut masked = Vec::new();
                             normalizer.normalize(text.as_bytes(), &mut masked);
-                            if masked != normalize_pattern(text).as_bytes() {
+                            let normalized = normalize_pattern(text);
+                            if !normalized.is_empty() && !crate::matcher::prescannable(&normalized) {
+                                warn(&mut out, Some(pat.loc), not_prescannable(&format!("pattern {text:?}")));
+                            }
+                            if masked != normalized.as_bytes() {
                                 warn(
                                     &mut out,
                                     Some(pat.loc),
@@ -78,12 +82,19 @@ pub fn lint(playbooks: &[Playbook]) -> Vec<Diagnostic> {
                         }
                     }
                     PatternKind::Regex(source) => {
-                        if prefilter::required_literals(source).is_none() {
+                        let literals = prefilter::required_literals(source);
+                        if literals
+                            .as_ref()
+                            .is_some_and(|set| !set.iter().all(|l| crate::matcher::prescannable(l)))
+                        {
+                            warn(&mut out, Some(pat.loc), not_prescannable(&format!("regex {source:?}")));
+                        }
+                        if literals.is_none() {
                             warn(
                                 &mut out,
                                 Some(pat.loc),
                                 format!(
-                                    "regex {source:?} has no required literal of {}+ characters, so it runs on every line (slow): add a plain word",
+                                    "regex {source:?} has no required literal of {}+ characters, so it runs on every line and every line must be normalised (slow): add a plain word",
                                     prefilter::MIN_LITERAL_LEN
                                 ),
                             );
@@ -162,4 +173,11 @@ pub fn overlaps(playbooks: &[Playbook]) -> Vec<Overlap> {
         .filter(|(_, ids)| ids.len() > 1)
         .map(|((regex, pattern), playbooks)| Overlap { pattern, regex, playbooks })
         .collect()
+}
+
+/// The warning for a pattern that can only be found next to a mask placeholder.
+fn not_prescannable(what: &str) -> String {
+    format!(
+        "{what} has no part that is sure to be in a log line before masking (a placeholder such as <id> may complete it), so every line must be normalised (slow): add a plain word"
+    )
 }
