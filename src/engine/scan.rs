@@ -89,8 +89,7 @@ impl LineScanner {
     }
 
     fn raw_line(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.raw_ends[i - 1] };
-        &self.raw[start..self.raw_ends[i]]
+        nth_line(&self.raw, &self.raw_ends, i)
     }
 
     /// Runs the matcher over the batch: `on_hit(line_index, pattern)` for every distinct
@@ -162,8 +161,7 @@ impl LineScanner {
 
     /// Normalises line `i` into the block.
     fn pick(&mut self, i: usize) {
-        let start = if i == 0 { 0 } else { self.raw_ends[i - 1] };
-        self.normalizer.normalize(&self.raw[start..self.raw_ends[i]], &mut self.block.text);
+        self.normalizer.normalize(nth_line(&self.raw, &self.raw_ends, i), &mut self.block.text);
         self.block.end_line();
         self.picked.push(i);
     }
@@ -180,7 +178,13 @@ impl LineScanner {
     }
 }
 
-/// A line the raw pre-scan cannot judge: it holds an escape sequence or non-ASCII text.
+/// Line `i` of lines laid back to back, `ends[i]` just past line `i`.
+fn nth_line<'a>(text: &'a [u8], ends: &[usize], i: usize) -> &'a [u8] {
+    let start = if i == 0 { 0 } else { ends[i - 1] };
+    &text[start..ends[i]]
+}
+
+/// A line the pre-scan cannot judge: it holds an escape sequence or non-ASCII text.
 fn needs_matching(raw: &[u8]) -> bool {
     !raw.is_ascii() || memchr::memchr(0x1b, raw).is_some()
 }
