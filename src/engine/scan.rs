@@ -1,9 +1,9 @@
-//! Batches framed lines, normalises them and runs the catalog's matcher over the batch.
+//! Batches framed lines, pre-scans them, and normalises and matches the ones that may match.
 //!
-//! Lines are collected into a [`Block`] (normalised text, one `\n` after each line) until the
-//! caller scans it; the raw text of each line is kept beside it so a hit can be shown as evidence.
-//! Batching is what makes the matcher fast (one automaton pass over a large buffer); a streaming
-//! caller simply scans smaller batches.
+//! Each line is kept raw (for evidence) and folded (for the pre-scan) until the caller scans the
+//! batch; then only the lines the pre-scan cannot rule out are normalised into a [`Block`] (one
+//! `\n` after each line) and matched. Batching is what makes the matcher fast (one automaton pass
+//! over a large buffer); a streaming caller simply scans smaller batches.
 
 use crate::matcher::{Block, PatternId, Scratch};
 use crate::normalize::{Normalizer, fold_into, is_blank};
@@ -114,7 +114,7 @@ impl LineScanner {
         self.picked.clear();
         let both = [&catalog.matcher, &catalog.stage_keywords];
         let matchers = if stage_known { &both[..1] } else { &both[..] };
-        if prescan && matchers.iter().all(|m| m.scans_raw()) {
+        if prescan && matchers.iter().all(|m| m.can_prescan()) {
             let mut flagged = std::mem::take(&mut self.flagged);
             flagged.clear();
             for m in matchers {
@@ -308,7 +308,7 @@ mod tests {
 
     #[test]
     fn the_catalog_allows_the_prescan() {
-        assert!(bundled().matcher.scans_raw());
-        assert!(bundled().stage_keywords.scans_raw());
+        assert!(bundled().matcher.can_prescan());
+        assert!(bundled().stage_keywords.can_prescan());
     }
 }

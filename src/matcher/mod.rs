@@ -153,8 +153,8 @@ pub struct Matcher {
     unfiltered: Vec<u32>,
     pattern_count: usize,
     /// False when some pattern could match a normalised line whose raw text holds no trace of it
-    /// (see [`raw_key`]): then [`Matcher::prescan`] cannot rule lines out.
-    raw_sound: bool,
+    /// (see [`prescan_key`]): then [`Matcher::prescan`] cannot rule lines out.
+    prescan_sound: bool,
 }
 
 impl Matcher {
@@ -174,8 +174,8 @@ impl Matcher {
         let mut regexes = Vec::new();
         let mut unfiltered = Vec::new();
         let mut errors = Vec::new();
-        let mut raw_sound = true;
-        let mut raw_keys: Vec<String> = Vec::new();
+        let mut prescan_sound = true;
+        let mut prescan_keys: Vec<String> = Vec::new();
 
         // The check for literal `text`: its prefix in the automaton, its rest compared after.
         let mut check =
@@ -214,7 +214,7 @@ impl Matcher {
                     }
                     let (slot, at) = check(text, &mut literals, &mut targets);
                     targets[slot][at].literals.push(id);
-                    raw_sound &= raw_key(text, &mut raw_keys);
+                    prescan_sound &= prescan_key(text, &mut prescan_keys);
                 }
                 PatternSpec::Regex(source) => {
                     if let Err(message) = validate_regex(source) {
@@ -235,12 +235,12 @@ impl Matcher {
                                 if !list.contains(&ri) {
                                     list.push(ri);
                                 }
-                                raw_sound &= raw_key(lit, &mut raw_keys);
+                                prescan_sound &= prescan_key(lit, &mut prescan_keys);
                             }
                         }
                         None => {
                             unfiltered.push(ri);
-                            raw_sound = false;
+                            prescan_sound = false;
                         }
                     }
                 }
@@ -250,7 +250,7 @@ impl Matcher {
             return Err(errors);
         }
         // A key alone means nothing to `scan`; it only makes `prescan` flag its line.
-        for key in raw_keys {
+        for key in prescan_keys {
             check(&key, &mut literals, &mut targets);
         }
         let automaton = if literals.is_empty() {
@@ -267,7 +267,7 @@ impl Matcher {
                 ),
             })
         };
-        Ok(Self { automaton, targets, regexes, unfiltered, pattern_count: patterns.len(), raw_sound })
+        Ok(Self { automaton, targets, regexes, unfiltered, pattern_count: patterns.len(), prescan_sound })
     }
 
     pub fn pattern_count(&self) -> usize {
@@ -285,15 +285,15 @@ impl Matcher {
 
     /// Whether [`Matcher::prescan`] can rule lines out for this pattern set: false when a regex
     /// has no required literal, or a literal no part of which is sure to be in the raw text.
-    pub fn scans_raw(&self) -> bool {
-        self.raw_sound && !matches!(self.automaton, Some(Literals::Fallback(_)))
+    pub fn can_prescan(&self) -> bool {
+        self.prescan_sound && !matches!(self.automaton, Some(Literals::Fallback(_)))
     }
 
     /// Pre-scan of lines that are only *folded* (see [`crate::normalize::fold_into`]: ASCII
     /// lower-cased, white-space runs collapsed, but nothing masked or stripped), laid back to
     /// back, `ends[i]` just past line `i`. Calls `candidate(i)` once per line, in increasing
     /// order, when a pattern may match that line once normalised; every other line is sure to
-    /// have no match. Sound only when [`Matcher::scans_raw`], and only for
+    /// have no match. Sound only when [`Matcher::can_prescan`], and only for
     /// ASCII lines without escape sequences: the caller treats every other line as a candidate.
     /// The point: most lines of a log match nothing, and this rules them out without masking
     /// them.
@@ -469,19 +469,19 @@ fn walk_lanes<A: Automaton>(
     }
 }
 
-/// Whether a normalised literal can be pre-scanned (see [`raw_key`]); one that cannot makes
+/// Whether a normalised literal can be pre-scanned (see [`prescan_key`]); one that cannot makes
 /// [`Matcher::prescan`] unusable for its whole pattern set. For `check`.
 pub fn prescannable(literal: &str) -> bool {
-    raw_key(literal, &mut Vec::new())
+    prescan_key(literal, &mut Vec::new())
 }
 
 /// Masking puts `<timestamp>`, `<tmp>` and `<id>` into normalised lines, so a literal that could
 /// overlap one of them (it holds `<` or `>`, or lies inside a token's word) may match a normalised
-/// line whose raw text lacks it. For such a literal the raw pre-scan looks for a part of it that
+/// line whose raw text lacks it. For such a literal the pre-scan looks for a part of it that
 /// cannot come from a token: its longest stretch without brackets, or, for a run of one bracket,
 /// the run less one (a token adds at most one bracket to such a run). Pushes that key onto `keys`;
 /// returns false when there is none.
-fn raw_key(literal: &str, keys: &mut Vec<String>) -> bool {
+fn prescan_key(literal: &str, keys: &mut Vec<String>) -> bool {
     let safe = |k: &str| {
         !k.is_empty()
             && !k.contains(['<', '>'])
@@ -623,7 +623,7 @@ mod tests {
     /// Lines back to back, as `prescan` takes them.
     fn flagged(patterns: &[PatternSpec], lines: &[&str]) -> Vec<usize> {
         let m = Matcher::new(patterns).unwrap();
-        assert!(m.scans_raw());
+        assert!(m.can_prescan());
         let mut text = Vec::new();
         let mut ends = Vec::new();
         for l in lines {
@@ -652,8 +652,8 @@ mod tests {
         assert!(prescannable("connection refused") && prescannable(">>>>>>>") && prescannable("> links"));
         // A token's own word, or a token: no part of it is sure to be in the raw line.
         assert!(!prescannable("<id>") && !prescannable("stamp") && !prescannable("<"));
-        assert!(!Matcher::new(&[lit("<tmp>")]).unwrap().scans_raw());
-        assert!(!Matcher::new(&[re(r"^\d+$")]).unwrap().scans_raw());
+        assert!(!Matcher::new(&[lit("<tmp>")]).unwrap().can_prescan());
+        assert!(!Matcher::new(&[re(r"^\d+$")]).unwrap().can_prescan());
     }
 
     #[test]
