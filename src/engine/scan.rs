@@ -1,7 +1,7 @@
 //! Batches framed lines, pre-scans them, and normalises and matches the ones that may match.
 //!
-//! Each line is kept raw (for evidence) and folded (for the pre-scan) until the caller scans the
-//! batch; then only the lines the pre-scan cannot rule out are normalised into a [`Block`] (one
+//! Each line is kept raw until the caller scans the batch; then the lines are folded for the
+//! pre-scan, and only the lines the pre-scan cannot rule out are normalised into a [`Block`] (one
 //! `\n` after each line) and matched. Batching is what makes the matcher fast (one automaton pass
 //! over a large buffer); a streaming caller simply scans smaller batches.
 
@@ -35,7 +35,7 @@ pub struct LineScanner {
     hits: Vec<(usize, PatternId)>,
     raw: Vec<u8>,
     raw_ends: Vec<usize>,
-    /// The lines folded for the pre-scan, back to back; `folded_ends[i]` just past line `i`.
+    /// The batch folded for the pre-scan, back to back; `folded_ends[i]` just past line `i`.
     folded: Vec<u8>,
     folded_ends: Vec<usize>,
     numbers: Vec<u64>,
@@ -57,8 +57,6 @@ impl LineScanner {
         }
         self.raw.extend_from_slice(text);
         self.raw_ends.push(self.raw.len());
-        fold_into(text, &mut self.folded);
-        self.folded_ends.push(self.folded.len());
         self.numbers.push(number);
         self.cut.push(cut);
         true
@@ -115,6 +113,13 @@ impl LineScanner {
         let both = [&catalog.matcher, &catalog.stage_keywords];
         let matchers = if stage_known { &both[..1] } else { &both[..] };
         if prescan && matchers.iter().all(|m| m.can_prescan()) {
+            // Folded here, not on push: a catalog the pre-scan cannot serve never pays for it.
+            self.folded.clear();
+            self.folded_ends.clear();
+            for i in 0..self.len() {
+                fold_into(nth_line(&self.raw, &self.raw_ends, i), &mut self.folded);
+                self.folded_ends.push(self.folded.len());
+            }
             let mut flagged = std::mem::take(&mut self.flagged);
             flagged.clear();
             for m in matchers {
@@ -171,8 +176,6 @@ impl LineScanner {
         self.picked.clear();
         self.raw.clear();
         self.raw_ends.clear();
-        self.folded.clear();
-        self.folded_ends.clear();
         self.numbers.clear();
         self.cut.clear();
     }
