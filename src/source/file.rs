@@ -180,6 +180,13 @@ struct Followed {
     since: Option<(i64, i64)>,
 }
 
+impl Followed {
+    /// True when the file at (dev, ino) is this stream's current or one of its rotated files.
+    fn has_open(&self, dev: u64, ino: u64) -> bool {
+        self.current.iter().chain(&self.rotated).any(|o| o.dev == dev && o.ino == ino)
+    }
+}
+
 /// Now, as (seconds, nanoseconds) since the epoch, a little early: file times come from the
 /// kernel's coarse clock, which lags the precise one by up to a tick.
 fn file_time_now() -> (i64, i64) {
@@ -253,12 +260,12 @@ impl FileSourceTask {
     fn already_read(&self, path: &Path) -> bool {
         let Ok((mut file, meta)) = open(path) else { return false };
         let (dev, ino) = (meta.dev(), meta.ino());
-        let open_here = self
-            .streams
-            .values()
-            .any(|f| f.current.iter().chain(&f.rotated).any(|o| o.dev == dev && o.ino == ino));
-        open_here
-            || self.retired.iter().any(|(d, i, fp)| *d == dev && *i == ino && self.same_head(&mut file, fp))
+        self.streams.values().any(|f| f.has_open(dev, ino)) || self.is_retired(&mut file, (dev, ino))
+    }
+
+    /// True when `file`, at (dev, ino), is a rotated file already read to its end.
+    fn is_retired(&self, file: &mut File, (dev, ino): (u64, u64)) -> bool {
+        self.retired.iter().any(|(d, i, fp)| *d == dev && *i == ino && self.same_head(file, fp))
     }
 
     /// Follows the files until told to stop (or, with `--once`, until every file was read to
@@ -702,14 +709,9 @@ impl FileSourceTask {
             let Ok((mut file, meta)) = open(&p) else { continue };
             let (dev, ino) = (meta.dev(), meta.ino());
             // Ours already, another stream's (a glob that matches rotated names too), or read.
-            let open_here =
-                |f: &Followed| f.current.iter().chain(&f.rotated).any(|o| o.dev == dev && o.ino == ino);
-            let known = open_here(f)
-                || self.streams.values().any(open_here)
-                || self
-                    .retired
-                    .iter()
-                    .any(|(d, i, fp)| *d == dev && *i == ino && self.same_head(&mut file, fp));
+            let known = f.has_open(dev, ino)
+                || self.streams.values().any(|other| other.has_open(dev, ino))
+                || self.is_retired(&mut file, (dev, ino));
             if !known {
                 self.adopt_from_start(f, path, p, file, (dev, ino));
             }
@@ -754,11 +756,7 @@ impl FileSourceTask {
                     f.rotated.push(cur);
                 } else if !known && meta.is_file() {
                     let mut file = file;
-                    if self
-                        .retired
-                        .iter()
-                        .any(|(d, i, fp)| *d == dev && *i == ino && self.same_head(&mut file, fp))
-                    {
+                    if self.is_retired(&mut file, (dev, ino)) {
                         // Adopted before its event came (`adopt_intermediate`) and read already.
                         self.streams.insert(from.clone(), f);
                         continue;
