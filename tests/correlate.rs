@@ -177,6 +177,32 @@ fn low_confidence_is_not_reported_at_default_threshold() {
 }
 
 #[test]
+fn context_hints_alone_are_never_reported_nor_counted() {
+    let pip = "id: pip\ntitle: Pip\ncategory: build\nseverity: high\nmatch:\n  any: [no matching distribution]\n  hints: [pip install]\nthreshold:\n  count: 2\n";
+    let mut s = Stream::new(
+        catalog(&[pip]),
+        Thresholds { settle: Duration::ZERO, min_confidence: 0.0, ..Default::default() },
+    );
+    for i in 0..5 {
+        s.line(secs(i), "pip install -r requirements.txt");
+    }
+    s.end(secs(6));
+    assert!(s.reports.is_empty(), "a guess was reported");
+
+    // Hint lines do not count towards `count`: one failure line is still one.
+    let mut s = Stream::new(
+        catalog(&[pip]),
+        Thresholds { settle: Duration::ZERO, min_confidence: 0.0, ..Default::default() },
+    );
+    s.line(secs(0), "pip install x");
+    s.line(secs(1), "ERROR: No matching distribution found for x");
+    assert!(s.reports.is_empty(), "reported after one failure line");
+    s.line(secs(2), "ERROR: No matching distribution found for y");
+    assert_eq!(s.ids(), vec!["pip"]);
+    assert_eq!(s.reports[0].count, 2);
+}
+
+#[test]
 fn end_of_stream_reports_what_is_pending_at_once() {
     let mut s =
         Stream::new(catalog(&[OOM]), Thresholds { settle: Duration::from_secs(30), ..Default::default() });

@@ -172,3 +172,52 @@ fn evidence_is_one_line_per_pattern_in_log_order_with_true_line_numbers() {
     let evidence: Vec<(u64, &str)> = ranked[0].evidence.iter().map(|e| (e.number, e.text.as_str())).collect();
     assert_eq!(evidence, vec![(2, "first"), (5, "second")]);
 }
+
+/// (id, context_only) of every result, best first.
+fn guesses(cat: &Catalog, log: &str) -> Vec<(String, bool)> {
+    let outcome = analyze_bytes(cat, log.as_bytes());
+    outcome.rank(cat).iter().map(|r| (cat.playbook(&cat.rules[r.rules]).id.clone(), r.context_only)).collect()
+}
+
+#[test]
+fn hints_alone_make_a_guess_ranked_after_every_diagnosis_with_halved_confidence() {
+    let cat = catalog(&[
+        playbook("pip", "base_score: 3\nmatch:\n  any: [no matching distribution]\n  hints: [pip install]\n"),
+        playbook("disk", "match:\n  any: [no space left on device]\n"),
+    ]);
+    // Only context: a guess. Alone, a unique leader would get (0.78 + 1) / 2 = 0.89; a guess half.
+    let r = ranking(&cat, "$ pip install -r requirements.txt\n");
+    assert_eq!(r, vec![("pip".to_string(), 3.5, 0.45)]);
+    assert_eq!(guesses(&cat, "pip install x\n"), vec![("pip".to_string(), true)]);
+
+    // Failure text of another playbook outranks the guess although the guess scores more (3.5 > 1),
+    // and the guess does not lower the diagnosis's confidence (a unique leader: 0.75).
+    let r = ranking(&cat, "pip install x\nOSError: [Errno 28] No space left on device\n");
+    assert_eq!(r[0], ("disk".to_string(), 1.0, 0.75));
+    assert_eq!(r[1].0, "pip");
+    assert_eq!(guesses(&cat, "pip install x\nno space left on device\n")[1], ("pip".to_string(), true));
+}
+
+#[test]
+fn hints_add_half_a_shared_weight_to_a_diagnosis() {
+    let cat = catalog(&[
+        playbook("a", "match:\n  any: [boom]\n  hints: [deploying, shared context]\n"),
+        playbook("b", "match:\n  any: [crash]\n  hints: [shared context]\n"),
+    ]);
+    // 1 (any) + 0.5 (own hint) + 0.25 (hint shared by two playbooks)
+    let r = ranking(&cat, "deploying\nshared context\nboom\n");
+    assert_eq!(r[0].0, "a");
+    assert_eq!(r[0].1, 1.75);
+    assert_eq!(guesses(&cat, "boom\ndeploying\n")[0], ("a".to_string(), false));
+    // b has only the shared hint: a guess scoring 0.25, the only guess: (0.2 + 1) / 2 halved.
+    assert_eq!(ranking(&cat, "deploying\nshared context\nboom\n")[1], ("b".to_string(), 0.25, 0.3));
+}
+
+#[test]
+fn a_none_pattern_vetoes_a_guess_too() {
+    let cat = catalog(&[playbook(
+        "pip",
+        "match:\n  any: [no matching distribution]\n  none: [successfully installed]\n  hints: [pip install]\n",
+    )]);
+    assert!(ranking(&cat, "pip install x\nSuccessfully installed x-1.0\n").is_empty());
+}

@@ -65,6 +65,7 @@ pub fn run(args: TraceArgs) -> Result<Exit> {
                 let touched = rules
                     .positives()
                     .chain(rules.none.iter().copied())
+                    .chain(rules.hints.iter().map(|(p, _)| *p))
                     .any(|p| outcome.analysis.count(p) > 0);
                 if touched && !v.contains(&i) {
                     v.push(i);
@@ -148,6 +149,10 @@ fn render(
                 for (n, min, term) in &b.partial {
                     terms.push(format!("partial {n} found (min {min}) {}", two_decimals(*term)));
                 }
+                if !b.hints.is_empty() {
+                    let hints: f64 = b.hints.iter().map(|(_, w)| w).sum();
+                    terms.push(format!("hints {}", two_decimals(hints)));
+                }
                 if b.stage_bonus > 0.0 {
                     terms.push("stage 0.75".into());
                 }
@@ -158,6 +163,9 @@ fn render(
                     terms.join(" + "),
                     two_decimals(r.confidence)
                 );
+                if r.context_only {
+                    let _ = writeln!(out, "   a guess: only context hints found (watch never reports it)");
+                }
                 for (signal, w) in &b.hypothesis {
                     let effect = if *w == 0.0 { "eliminates".to_string() } else { format!("{w:+.2}") };
                     let _ =
@@ -208,6 +216,9 @@ fn render(
             section("partial", &g.patterns, &|_| format!("0.75 (min {})", g.minimum));
         }
         section("none", &m.none, &|_| "veto".into());
+        let hint_weights: Vec<f64> =
+            m.hints.iter().map(|pat| hint_weight_of(catalog, i, pat).unwrap_or(0.0)).collect();
+        section("hints", &m.hints, &|k| format!("w {}", two_decimals(hint_weights[k])));
     }
     if !one && selected.len() < catalog.rules.len() {
         let n = catalog.rules.len() - selected.len();
@@ -225,6 +236,11 @@ fn catalog_pattern(catalog: &Catalog, pat: &Pattern) -> Option<PatternId> {
 fn weight_of(catalog: &Catalog, rules: usize, pat: &Pattern) -> Option<f64> {
     let id = catalog_pattern(catalog, pat)?;
     catalog.rules[rules].any.iter().find(|(p, _)| *p == id).map(|(_, w)| *w)
+}
+
+fn hint_weight_of(catalog: &Catalog, rules: usize, pat: &Pattern) -> Option<f64> {
+    let id = catalog_pattern(catalog, pat)?;
+    catalog.rules[rules].hints.iter().find(|(p, _)| *p == id).map(|(_, w)| *w)
 }
 
 /// The playbook's own streaming threshold, in words ("" when it has none).

@@ -9,7 +9,8 @@
 //!   buckets) and the `none` vetoes.
 //! * A playbook *qualifies* when within its window: a positive pattern was seen, no veto, at
 //!   least `count` matching lines, and its confidence — computed exactly as `analyze` computes it,
-//!   over every playbook's window — is at least `min_confidence`.
+//!   over every playbook's window — is at least `min_confidence`. Context hints add to a score
+//!   but never qualify a playbook on their own.
 //! * When something first qualifies, the stream waits `settle` for competing evidence and
 //!   vetoes, then reports the best qualifying playbook, with the other qualifying ones as
 //!   alternatives. A veto during settle cancels it.
@@ -576,7 +577,8 @@ impl StreamCorrelator {
             .collect();
         rank_by(catalog, |i| views[i].as_ref())
             .iter()
-            .filter(|r| r.confidence >= policy.thresholds[r.rules].min_confidence)
+            // A guess from context hints alone is never a finding.
+            .filter(|r| !r.context_only && r.confidence >= policy.thresholds[r.rules].min_confidence)
             .map(|r| Candidate { rules: r.rules, score: r.score, confidence: r.confidence })
             .collect()
     }

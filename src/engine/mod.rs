@@ -14,7 +14,8 @@ use std::collections::HashMap;
 
 use crate::matcher::{Matcher, PatternId, PatternSpec};
 use crate::normalize::normalize_pattern;
-use crate::playbook::{PatternKind, Playbook};
+use crate::playbook::model::MatchSpec;
+use crate::playbook::{Pattern, PatternKind, Playbook};
 
 pub use analysis::{Analysis, EvidenceLine, Hits};
 pub use scan::{LineScanner, ScannedLine};
@@ -63,8 +64,15 @@ pub struct Rules {
     pub all: Vec<PatternId>,
     pub partial: Vec<(Vec<PatternId>, u32)>,
     pub none: Vec<PatternId>,
+    /// Context hints with their weight (see [`HINT_WEIGHT`]); not positives: a hint alone makes a
+    /// guess, never a finding.
+    pub hints: Vec<(PatternId, f64)>,
     pub signals: Vec<CompiledSignal>,
 }
+
+/// What a context hint adds to the score, shared like an `any` weight among the playbooks that
+/// list the same hint. Half an `any` pattern's: failure text always weighs more than context.
+pub const HINT_WEIGHT: f64 = 0.5;
 
 impl Rules {
     /// Every positive pattern id in declaration order.
@@ -153,17 +161,10 @@ impl Catalog {
             interner.patterns[id as usize].stage_mask |= stage.bit();
         }
 
-        // IDF: in how many log playbooks' `any` lists does each pattern appear?
-        let mut any_counts: HashMap<PatternSpec, u32> = HashMap::new();
-        for p in playbooks.iter().filter(|p| p.is_log_playbook()) {
-            let mut seen = std::collections::HashSet::new();
-            for pat in &p.matching.any {
-                let spec = spec_of(&pat.kind);
-                if seen.insert(spec.clone()) {
-                    *any_counts.entry(spec).or_default() += 1;
-                }
-            }
-        }
+        // IDF: in how many log playbooks' `any` lists does each pattern appear? The same sharing
+        // for context hints, among the playbooks that list each one.
+        let any_counts = lists_holding(&playbooks, |m| &m.any);
+        let hint_counts = lists_holding(&playbooks, |m| &m.hints);
 
         let mut rules = Vec::new();
         for (index, p) in playbooks.iter().enumerate().filter(|(_, p)| p.is_log_playbook()) {
@@ -185,6 +186,13 @@ impl Catalog {
                 .collect();
             let none: Vec<PatternId> =
                 p.matching.none.iter().map(|x| interner.intern_pattern(&x.kind)).collect();
+            let mut hints: Vec<(PatternId, f64)> = Vec::new();
+            for pat in &p.matching.hints {
+                let id = interner.intern_pattern(&pat.kind);
+                if !hints.iter().any(|(h, _)| *h == id) {
+                    hints.push((id, HINT_WEIGHT / f64::from(hint_counts[&spec_of(&pat.kind)])));
+                }
+            }
             let mut signals = Vec::new();
             let h = &p.hypothesis;
             let roles = [
@@ -203,12 +211,13 @@ impl Catalog {
                     signals.push(CompiledSignal { role, test, weight, signal: s.signal.clone() });
                 }
             }
-            rules.push(Rules { playbook: index, any, all, partial, none, signals });
+            rules.push(Rules { playbook: index, any, all, partial, none, hints, signals });
         }
         for (ri, r) in rules.iter().enumerate() {
             let ids = r
                 .positives()
                 .chain(r.none.iter().copied())
+                .chain(r.hints.iter().map(|(p, _)| *p))
                 .chain(r.signals.iter().flat_map(|s| match &s.test {
                     SignalTest::AnyOf(ps) | SignalTest::NoneOf(ps) => ps.clone(),
                     _ => Vec::new(),
@@ -250,6 +259,24 @@ impl Catalog {
     pub fn pattern_count(&self) -> usize {
         self.patterns.len()
     }
+}
+
+/// Per normalised pattern: how many log playbooks hold it in the list `list` picks.
+fn lists_holding(
+    playbooks: &[Playbook],
+    list: impl Fn(&MatchSpec) -> &Vec<Pattern>,
+) -> HashMap<PatternSpec, u32> {
+    let mut counts: HashMap<PatternSpec, u32> = HashMap::new();
+    for p in playbooks.iter().filter(|p| p.is_log_playbook()) {
+        let mut seen = std::collections::HashSet::new();
+        for pat in list(&p.matching) {
+            let spec = spec_of(&pat.kind);
+            if seen.insert(spec.clone()) {
+                *counts.entry(spec).or_default() += 1;
+            }
+        }
+    }
+    counts
 }
 
 fn signal_test(signal: &str, interner: &mut Interner) -> SignalTest {

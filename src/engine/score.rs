@@ -19,6 +19,8 @@ pub struct Breakdown {
     /// (hits, minimum, term) per partial group.
     pub partial: Vec<(u32, u32, f64)>,
     pub stage_bonus: f64,
+    /// (pattern, weight) of every context hint found.
+    pub hints: Vec<(PatternId, f64)>,
     /// (signal, weight) of every hypothesis signal that fired.
     pub hypothesis: Vec<(String, f64)>,
 }
@@ -37,6 +39,9 @@ pub struct Ranked<'a> {
     pub breakdown: Breakdown,
     /// Found positive patterns, in declaration order.
     pub matched: Vec<PatternId>,
+    /// Only context hints were found, no failure text: a guess, ranked after every result with
+    /// failure evidence and never reported by `watch`.
+    pub context_only: bool,
 }
 
 /// Go's `math.Round(x*100)/100`: half away from zero.
@@ -90,11 +95,23 @@ pub fn score_rules<'h>(catalog: &Catalog, rules_index: usize, hits: &'h impl Hit
         partial_score += term;
         breakdown.partial.push((n, *minimum, term));
     }
-    if any_score == 0.0 && all_hits == 0 && partial_hits == 0 {
+    let mut hint_score = 0.0;
+    for &(p, w) in &rules.hints {
+        if hits.evidence(p).is_some() {
+            hint_score += w;
+            breakdown.hints.push((p, w));
+        }
+    }
+    let context_only = any_score == 0.0 && all_hits == 0 && partial_hits == 0;
+    if context_only && breakdown.hints.is_empty() {
         return None;
     }
 
     let mut score = playbook.base_score + any_score + f64::from(all_hits) * 1.5 + partial_score;
+    // Added apart so that a catalog without hints scores exactly as Faultline does.
+    if hint_score > 0.0 {
+        score += hint_score;
+    }
     breakdown.all_found = all_hits;
     breakdown.all_total = rules.all.len() as u32;
     if all_complete {
@@ -109,7 +126,7 @@ pub fn score_rules<'h>(catalog: &Catalog, rules_index: usize, hits: &'h impl Hit
     }
 
     let mut evidence: Vec<&EvidenceLine> = Vec::new();
-    for &p in &matched {
+    for &p in matched.iter().chain(breakdown.hints.iter().map(|(p, _)| p)) {
         if let Some(line) = hits.evidence(p) {
             if !evidence.iter().any(|e| e.number == line.number) {
                 evidence.push(line);
@@ -127,6 +144,7 @@ pub fn score_rules<'h>(catalog: &Catalog, rules_index: usize, hits: &'h impl Hit
         evidence,
         breakdown,
         matched,
+        context_only,
     })
 }
 
@@ -140,8 +158,20 @@ pub fn confidence(score: f64, competitor: f64) -> f64 {
     round2((coverage + separation) / 2.0)
 }
 
-/// Sets every candidate's confidence from the ranking of scores.
+/// Sets every candidate's confidence: results with failure evidence compete among themselves;
+/// context-only guesses compete among themselves and keep half of that confidence, so a guess
+/// is at most 0.5 sure, however much context it found.
 pub fn calibrate(results: &mut [Ranked<'_>]) {
+    let (mut guesses, mut diagnoses): (Vec<&mut Ranked<'_>>, Vec<&mut Ranked<'_>>) =
+        results.iter_mut().partition(|r| r.context_only);
+    calibrate_among(&mut diagnoses);
+    calibrate_among(&mut guesses);
+    for g in guesses {
+        g.confidence = round2(g.confidence / 2.0);
+    }
+}
+
+fn calibrate_among(results: &mut [&mut Ranked<'_>]) {
     let Some(top) = results.iter().map(|r| r.score).reduce(f64::max) else {
         return;
     };
@@ -179,8 +209,9 @@ pub fn rank_by<'h, H: Hits + 'h>(
     calibrate(&mut results);
     let id = |r: &Ranked<'_>| catalog.playbook(&catalog.rules[r.rules]).id.as_str();
     results.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
+        a.context_only
+            .cmp(&b.context_only)
+            .then(b.score.total_cmp(&a.score))
             .then(b.confidence.total_cmp(&a.confidence))
             .then(evidence_count(b).cmp(&evidence_count(a)))
             .then_with(|| id(a).cmp(id(b)))
@@ -193,7 +224,9 @@ pub fn rank_by<'h, H: Hits + 'h>(
         })
         .collect();
     // Re-sort by the adjusted score; stable, so ties keep the order above.
-    keyed.sort_by(|a, b| b.1.final_score.total_cmp(&a.1.final_score));
+    keyed.sort_by(|a, b| {
+        a.1.context_only.cmp(&b.1.context_only).then(b.1.final_score.total_cmp(&a.1.final_score))
+    });
     keyed.into_iter().filter(|(gone, _)| !gone).map(|(_, r)| r).collect()
 }
 

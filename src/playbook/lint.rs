@@ -49,7 +49,12 @@ pub fn lint(playbooks: &[Playbook]) -> Vec<Diagnostic> {
             continue;
         }
 
-        let lists = [("any", &p.matching.any), ("all", &p.matching.all), ("none", &p.matching.none)];
+        let lists = [
+            ("any", &p.matching.any),
+            ("all", &p.matching.all),
+            ("none", &p.matching.none),
+            ("hints", &p.matching.hints),
+        ];
         let groups = p.matching.partial.iter().map(|g| ("partial", &g.patterns));
         for (list_name, list) in lists.into_iter().chain(groups) {
             for (i, pat) in list.iter().enumerate() {

@@ -102,6 +102,10 @@ pub struct MatchSpec {
     pub all: Vec<Pattern>,
     pub none: Vec<Pattern>,
     pub partial: Vec<PartialGroup>,
+    /// Context hints (our extension): text that says what a log is about without being a failure
+    /// (`pip install`, `upload-artifact`). They add to the score and rank a guess when a log shows
+    /// no failure text at all, but never make a playbook a finding on their own.
+    pub hints: Vec<Pattern>,
 }
 
 impl MatchSpec {

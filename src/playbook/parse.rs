@@ -133,6 +133,7 @@ struct RawMatch {
     all: SpannedPatterns,
     none: SpannedPatterns,
     partial: Option<Vec<RawPartial>>,
+    hints: SpannedPatterns,
     unknown: Vec<Spanned<String>>,
 }
 
@@ -142,7 +143,7 @@ impl<'de> Deserialize<'de> for RawMatch {
         impl<'de> Visitor<'de> for V {
             type Value = RawMatch;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a mapping with any, all, none or partial")
+                f.write_str("a mapping with any, all, none, partial or hints")
             }
             fn visit_unit<E: de::Error>(self) -> Result<RawMatch, E> {
                 Ok(RawMatch::default())
@@ -155,6 +156,7 @@ impl<'de> Deserialize<'de> for RawMatch {
                         "all" => m.all = map.next_value()?,
                         "none" => m.none = map.next_value()?,
                         "partial" => m.partial = map.next_value()?,
+                        "hints" => m.hints = map.next_value()?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                             m.unknown.push(key);
@@ -453,6 +455,7 @@ fn build(raw: RawPlaybook, top: Loc, origin: Origin) -> (Option<Playbook>, Vec<D
                 patterns: b.patterns(g.patterns, "match.partial.patterns"),
             })
             .collect(),
+        hints: b.patterns(raw_match.hints, "match.hints"),
     };
     if !source_detector && !matching.has_positive() && !b.diags.iter().any(Diagnostic::is_error) {
         b.error(match_loc, "no positive pattern: `match` needs at least one of `any`, `all` or `partial`");
@@ -465,6 +468,14 @@ fn build(raw: RawPlaybook, top: Loc, origin: Origin) -> (Option<Playbook>, Vec<D
                 format!(
                     "pattern {} is in `none` and also a positive pattern (line {}): the playbook could never match",
                     none, pos.loc.line
+                ),
+            );
+        } else if let Some(hint) = matching.hints.iter().find(|p| pattern_key(p) == key) {
+            b.error(
+                none.loc,
+                format!(
+                    "pattern {} is in `none` and also a hint (line {}): the hint could never count",
+                    none, hint.loc.line
                 ),
             );
         }
@@ -566,6 +577,29 @@ mod tests {
             d[2].contains("10:7: error: pattern \"foo\" is in `none` and also a positive pattern (line 12)"),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn hints_are_read_and_may_not_be_vetoed_by_their_own_playbook() {
+        let text = "id: x\ntitle: X\ncategory: c\nseverity: low\nmatch:\n  any: [boom]\n  hints: [pip install, {regex: 'go version go1'}]\n";
+        let (p, d) = parse(text);
+        assert!(d.is_empty(), "{d:?}");
+        let hints = p.unwrap().matching.hints;
+        assert_eq!(hints[0].kind, PatternKind::Literal("pip install".into()));
+        assert_eq!(hints[1].kind, PatternKind::Regex("go version go1".into()));
+
+        let (p, d) = parse(
+            "id: x\ntitle: X\ncategory: c\nseverity: low\nmatch:\n  any: [boom]\n  none: [Pip  Install]\n  hints: [pip install]\n",
+        );
+        assert!(p.is_none());
+        assert!(
+            d[0].contains("7:10: error: pattern \"Pip  Install\" is in `none` and also a hint (line 8)"),
+            "{d:?}"
+        );
+        // Hints alone are not enough for a log playbook.
+        let (p, d) = parse("id: x\ntitle: X\ncategory: c\nseverity: low\nmatch:\n  hints: [pip install]\n");
+        assert!(p.is_none());
+        assert!(d[0].contains("no positive pattern"), "{d:?}");
     }
 
     #[test]

@@ -37,6 +37,9 @@ impl Report<'_> {
     }
 }
 
+/// Said of a result ranked from context hints alone.
+const GUESS: &str = "no failure text found: a guess from what the log is about (context hints only)";
+
 fn no_match(out: &mut String, report: &Report<'_>) {
     let _ =
         writeln!(out, "No known playbook matched ({} lines, {} bytes analysed).", report.lines, report.bytes);
@@ -66,6 +69,9 @@ pub fn text(report: &Report<'_>) -> String {
             p.severity,
             two_decimals(r.score)
         );
+        if r.context_only {
+            let _ = writeln!(out, "   {DIM}guess{DIM:#}       {GUESS}");
+        }
         if !p.summary.trim().is_empty() {
             let _ = writeln!(out, "\n   {HEADING}Summary{HEADING:#}");
             write_wrapped(&mut out, p.summary.trim(), 5, 100);
@@ -141,6 +147,9 @@ pub fn markdown(report: &Report<'_>) -> String {
             p.severity,
             two_decimals(r.score)
         );
+        if r.context_only {
+            let _ = writeln!(out, "_{GUESS}_\n");
+        }
         if !p.summary.trim().is_empty() {
             let _ = writeln!(out, "### Summary\n\n{}\n", p.summary.trim());
         }
@@ -176,6 +185,8 @@ struct JsonResult<'a> {
     severity: &'a str,
     score: f64,
     confidence: f64,
+    /// Ranked from context hints alone: a guess, not a diagnosis.
+    context_only: bool,
     evidence: Vec<JsonEvidence<'a>>,
     summary: &'a str,
     fix: Vec<String>,
@@ -202,6 +213,7 @@ pub fn json(report: &Report<'_>) -> String {
                 severity: p.severity.as_str(),
                 score: r.score,
                 confidence: r.confidence,
+                context_only: r.context_only,
                 evidence: r
                     .evidence
                     .iter()
@@ -213,8 +225,9 @@ pub fn json(report: &Report<'_>) -> String {
             }
         })
         .collect();
-    let body =
-        JsonReport { matched: !report.results.is_empty(), results, lines: report.lines, bytes: report.bytes };
+    // `matched` means failure text was found; guesses alone do not make a match.
+    let matched = report.results.iter().any(|r| !r.context_only);
+    let body = JsonReport { matched, results, lines: report.lines, bytes: report.bytes };
     let mut s = serde_json::to_string_pretty(&body).expect("report serialises");
     s.push('\n');
     s

@@ -79,6 +79,16 @@ pub fn page(p: &Playbook) -> String {
             let _ = writeln!(out, "- {}", pattern_md(pat));
         }
     }
+    if !m.hints.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nThese tell what a log is about; they add weight, but on their own only make a guess \
+             (`analyze` ranks it after every diagnosis, `watch` never reports it):\n"
+        );
+        for pat in &m.hints {
+            let _ = writeln!(out, "- {}", pattern_md(pat));
+        }
+    }
     let t = &p.threshold;
     if let (Some(count), Some(window)) = (t.count, t.window) {
         let _ = writeln!(

@@ -38,6 +38,9 @@ fn signal_lists(p: &Playbook) -> Vec<(String, Vec<String>)> {
     if !m.none.is_empty() {
         lists.push(("Vetoed by (none of)".to_string(), m.none.iter().map(pattern_text).collect()));
     }
+    if !m.hints.is_empty() {
+        lists.push(("Context hints (never alone)".to_string(), m.hints.iter().map(pattern_text).collect()));
+    }
     lists
 }
 
@@ -200,6 +203,7 @@ pub fn explain_json(p: &Playbook) -> String {
             "partial": p.matching.partial.iter().map(|g| serde_json::json!({
                 "id": g.id, "label": g.label, "minimum": g.minimum, "patterns": json_patterns(&g.patterns),
             })).collect::<Vec<_>>(),
+            "hints": json_patterns(&p.matching.hints),
         },
         "threshold": {
             "count": t.count,
