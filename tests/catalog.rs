@@ -3,6 +3,9 @@
 //! `tests/fixtures/playbooks/<id>/near-miss*.log` must not produce it at all; and the pages under
 //! `docs/playbooks/` are the ones `faultline docs` generates from it.
 //!
+//! A playbook with context hints also has `guess*.log`: a log without its failure text, where
+//! the hints alone make it the first guess.
+//!
 //! "Rank" and "produce" are about diagnoses: results with failure text. A near-miss is often a
 //! healthy log of the same work (a clean `pip install`), so a playbook's context hints may make it
 //! a guess there — ranked after every diagnosis and never reported by `watch`.
@@ -102,6 +105,31 @@ fn near_miss_fixtures_do_not_produce_their_playbook() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn every_playbook_with_hints_has_a_guess_fixture_its_hints_alone_rank_first_among_guesses() {
+    let cat = bundled();
+    let mut failures = Vec::new();
+    for p in cat.playbooks.iter().filter(|p| !p.matching.hints.is_empty()) {
+        let files = fixtures(&p.id, "guess");
+        if files.is_empty() {
+            failures.push(format!("{}: has hints but no guess*.log fixture", p.id));
+        }
+        for file in files {
+            let outcome = analyze_bytes(&cat, &fs::read(&file).unwrap());
+            let guesses: Vec<String> = outcome
+                .rank(&cat)
+                .iter()
+                .filter(|r| r.context_only)
+                .map(|r| cat.playbook(&cat.rules[r.rules]).id.clone())
+                .collect();
+            if guesses.first() != Some(&p.id) {
+                failures.push(format!("{}: guesses {guesses:?}", file.display()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
