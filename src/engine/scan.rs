@@ -6,7 +6,7 @@
 //! over a large buffer); a streaming caller simply scans smaller batches.
 
 use crate::matcher::{Block, PatternId, Scratch};
-use crate::normalize::{Normalizer, fold_into, is_blank};
+use crate::normalize::{Normalizer, fold_lines_into, is_blank};
 
 use super::Catalog;
 
@@ -116,10 +116,7 @@ impl LineScanner {
             // Folded here, not on push: a catalog the pre-scan cannot serve never pays for it.
             self.folded.clear();
             self.folded_ends.clear();
-            for i in 0..self.len() {
-                fold_into(nth_line(&self.raw, &self.raw_ends, i), &mut self.folded);
-                self.folded_ends.push(self.folded.len());
-            }
+            fold_lines_into(&self.raw, &self.raw_ends, &mut self.folded, &mut self.folded_ends);
             let mut flagged = std::mem::take(&mut self.flagged);
             flagged.clear();
             for m in matchers {

@@ -289,7 +289,7 @@ impl Matcher {
         self.prescan_sound && !matches!(self.automaton, Some(Literals::Fallback(_)))
     }
 
-    /// Pre-scan of lines that are only *folded* (see [`crate::normalize::fold_into`]: ASCII
+    /// Pre-scan of lines that are only *folded* (see [`crate::normalize::fold_lines_into`]: ASCII
     /// lower-cased, white-space runs collapsed, but nothing masked or stripped), laid back to
     /// back, `ends[i]` just past line `i`. Calls `candidate(i)` once per line, in increasing
     /// order, when a pattern may match that line once normalised; every other line is sure to

@@ -149,62 +149,84 @@ impl Normalizer {
     }
 }
 
-/// Normalises a pattern the way Faultline does: trim, collapse white space, lower-case.
-/// (Patterns are not masked: a pattern holding a clock time can never match, which `check` reports.)
-/// Appends `line` to `out` *folded*: ASCII upper case lower-cased, each run of ASCII white space
-/// one space; nothing else changes (no masking, no escape sequences stripped, no trimming). For
-/// an ASCII line without escape sequences, every pattern found in its normalised form has a part
-/// found in the folded one (see the matcher's pre-scan), and folding is much cheaper.
-pub fn fold_into(line: &[u8], out: &mut Vec<u8>) {
+/// Appends the lines of `raw` to `out` *folded*: ASCII upper case lower-cased, each run of ASCII
+/// white space one space; nothing else changes (no masking, no escape sequences stripped, no
+/// trimming). The lines lie back to back in `raw`, `ends[i]` just past line `i`; `out_ends` gets
+/// the end of each folded line. Folded in one pass, so a white-space run that spans two lines is
+/// collapsed too: a line may lose a leading space, which no pattern can begin with.
+///
+/// For an ASCII line without escape sequences, every pattern found in its normalised form has a
+/// part found in the folded one (see the matcher's pre-scan), and folding is much cheaper.
+pub fn fold_lines_into(raw: &[u8], ends: &[usize], out: &mut Vec<u8>, out_ends: &mut Vec<usize>) {
     use std::mem::MaybeUninit;
-    out.reserve(line.len());
+    let raw = &raw[..ends.last().copied().unwrap_or(0)];
+    out.reserve(raw.len());
     let start = out.len();
     // Written straight into spare capacity: zero-filling it first would cost a third of folding.
-    let dst: &mut [MaybeUninit<u8>] = &mut out.spare_capacity_mut()[..line.len()];
-    let mut written = 0;
-    let mut prev_space = false;
+    let dst: &mut [MaybeUninit<u8>] = &mut out.spare_capacity_mut()[..raw.len()];
+    let mut folded = Folded { written: 0, prev_space: false, next_end: 0 };
+    folded.record_ends(ends, 0, start, out_ends);
     let mut i = 0;
     #[cfg(target_arch = "x86_64")]
-    {
-        while i + 16 <= line.len() {
-            if fold16(&line[i..i + 16], &mut dst[written..written + 16], prev_space) {
-                prev_space = line[i + 15] == b' ';
-                written += 16;
-            } else {
-                fold_scalar(&line[i..i + 16], dst, &mut written, &mut prev_space);
+    while i + 16 <= raw.len() {
+        if fold16(&raw[i..i + 16], &mut dst[folded.written..folded.written + 16], folded.prev_space) {
+            // Nothing collapsed in these 16 bytes: every line end among them moves by the same
+            // amount as the chunk.
+            let shift = i - folded.written;
+            while folded.next_end < ends.len() && ends[folded.next_end] <= i + 16 {
+                out_ends.push(start + ends[folded.next_end] - shift);
+                folded.next_end += 1;
             }
-            i += 16;
+            folded.prev_space = raw[i + 15] == b' ';
+            folded.written += 16;
+        } else {
+            folded.scalar(raw, i..i + 16, dst, ends, start, out_ends);
         }
-        // Nothing collapsed so far (each byte folded in place): the last 16 bytes may be folded
-        // in one go, overlapping some already done.
-        if i < line.len() && written == i && line.len() >= 16 {
-            let last = line.len() - 16;
-            let prev = last > 0 && FOLD[line[last - 1] as usize] == b' ';
-            if fold16(&line[last..], &mut dst[last..], prev) {
-                i = line.len();
-                written = line.len();
-            }
-        }
+        i += 16;
     }
-    fold_scalar(&line[i..], dst, &mut written, &mut prev_space);
+    folded.scalar(raw, i..raw.len(), dst, ends, start, out_ends);
     // SAFETY: `dst[..written]` has been written: each step writes the byte at `written` before
     // moving past it, and fold16 writes the 16 it moves past.
-    unsafe { out.set_len(start + written) };
+    unsafe { out.set_len(start + folded.written) };
 }
 
-/// Folds `bytes` one at a time into `dst[*written..]` (branch-free: white space is irregular).
-fn fold_scalar(
-    bytes: &[u8],
-    dst: &mut [std::mem::MaybeUninit<u8>],
-    written: &mut usize,
-    prev_space: &mut bool,
-) {
-    for &b in bytes {
-        let c = FOLD[b as usize];
-        let space = c == b' ';
-        dst[*written].write(c);
-        *written += usize::from(!(space && *prev_space));
-        *prev_space = space;
+/// Where [`fold_lines_into`] is.
+struct Folded {
+    /// Bytes written to the output.
+    written: usize,
+    /// The last byte written was a space.
+    prev_space: bool,
+    /// Index of the first line end not yet recorded.
+    next_end: usize,
+}
+
+impl Folded {
+    /// Records the line ends at raw offset `at` (they are all at the current output position).
+    fn record_ends(&mut self, ends: &[usize], at: usize, start: usize, out_ends: &mut Vec<usize>) {
+        while self.next_end < ends.len() && ends[self.next_end] == at {
+            out_ends.push(start + self.written);
+            self.next_end += 1;
+        }
+    }
+
+    /// Folds `raw[range]` one byte at a time (branch-free: white space is irregular).
+    fn scalar(
+        &mut self,
+        raw: &[u8],
+        range: std::ops::Range<usize>,
+        dst: &mut [std::mem::MaybeUninit<u8>],
+        ends: &[usize],
+        start: usize,
+        out_ends: &mut Vec<usize>,
+    ) {
+        for at in range {
+            let c = FOLD[raw[at] as usize];
+            let space = c == b' ';
+            dst[self.written].write(c);
+            self.written += usize::from(!(space && self.prev_space));
+            self.prev_space = space;
+            self.record_ends(ends, at + 1, start, out_ends);
+        }
     }
 }
 
@@ -281,6 +303,8 @@ pub fn is_blank(line: &[u8]) -> bool {
     }
 }
 
+/// Normalises a pattern the way Faultline does: trim, collapse white space, lower-case.
+/// (Patterns are not masked: a pattern holding a clock time can never match, which `check` reports.)
 pub fn normalize_pattern(pattern: &str) -> String {
     let mut out = Vec::with_capacity(pattern.len());
     finish(pattern.as_bytes(), classify(pattern.as_bytes()), &mut out, true);
@@ -756,8 +780,8 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// The SIMD path of `fold_into` agrees with folding one byte at a time, and blank lines
-        /// are exactly those that normalise to nothing.
+        /// The SIMD path of `fold_lines_into` agrees with folding one byte at a time, line ends
+        /// included, and blank lines are exactly those that normalise to nothing.
         #[test]
         fn folding_and_blank_detection_agree_with_their_definitions(
             bytes in proptest::collection::vec(proptest::prop_oneof![
@@ -768,19 +792,29 @@ mod tests {
                 proptest::strategy::Just(0xc2), proptest::strategy::Just(0xa0),
                 proptest::num::u8::ANY,
             ], 0..70),
+            cuts in proptest::collection::vec(0usize..80, 0..6),
         ) {
+            // The bytes cut into lines (some empty, the last ending at the end).
+            let mut ends: Vec<usize> = cuts.iter().map(|&c| c.min(bytes.len())).collect();
+            ends.push(bytes.len());
+            ends.sort_unstable();
             let mut folded = b"kept".to_vec();
-            fold_into(&bytes, &mut folded);
+            let mut folded_ends = vec![1];
+            fold_lines_into(&bytes, &ends, &mut folded, &mut folded_ends);
             let mut want = b"kept".to_vec();
+            let mut want_ends = vec![1];
+            want_ends.extend(ends.iter().take_while(|&&e| e == 0).map(|_| want.len()));
             let mut prev_space = false;
-            for &b in &bytes {
+            for (at, &b) in bytes.iter().enumerate() {
                 let c = FOLD[b as usize];
                 if !(c == b' ' && prev_space) {
                     want.push(c);
                 }
                 prev_space = c == b' ';
+                want_ends.extend(ends.iter().filter(|&&e| e == at + 1).map(|_| want.len()));
             }
             proptest::prop_assert_eq!(folded, want);
+            proptest::prop_assert_eq!(folded_ends, want_ends);
             let mut normalized = Vec::new();
             Normalizer::new().normalize(&bytes, &mut normalized);
             proptest::prop_assert_eq!(is_blank(&bytes), normalized.is_empty());
