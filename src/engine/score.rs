@@ -162,24 +162,22 @@ pub fn confidence(score: f64, competitor: f64) -> f64 {
 /// context-only guesses compete among themselves and keep half of that confidence, so a guess
 /// is at most 0.5 sure, however much context it found.
 pub fn calibrate(results: &mut [Ranked<'_>]) {
-    let (mut guesses, mut diagnoses): (Vec<&mut Ranked<'_>>, Vec<&mut Ranked<'_>>) =
-        results.iter_mut().partition(|r| r.context_only);
-    calibrate_among(&mut diagnoses);
-    calibrate_among(&mut guesses);
-    for g in guesses {
-        g.confidence = round2(g.confidence / 2.0);
-    }
+    calibrate_among(results, false);
+    calibrate_among(results, true);
 }
 
-fn calibrate_among(results: &mut [&mut Ranked<'_>]) {
-    let Some(top) = results.iter().map(|r| r.score).reduce(f64::max) else {
+/// Calibrates the results whose `context_only` is `guesses` against each other.
+fn calibrate_among(results: &mut [Ranked<'_>], guesses: bool) {
+    let scores = || results.iter().filter(|r| r.context_only == guesses).map(|r| r.score);
+    let Some(top) = scores().reduce(f64::max) else {
         return;
     };
-    let top_count = results.iter().filter(|r| r.score == top).count();
-    let second = results.iter().map(|r| r.score).filter(|&s| s < top).reduce(f64::max).unwrap_or(0.0);
-    for r in results.iter_mut() {
+    let top_count = scores().filter(|&s| s == top).count();
+    let second = scores().filter(|&s| s < top).reduce(f64::max).unwrap_or(0.0);
+    for r in results.iter_mut().filter(|r| r.context_only == guesses) {
         let competitor = if r.score == top && top_count == 1 { second } else { top };
-        r.confidence = confidence(r.score, competitor);
+        let c = confidence(r.score, competitor);
+        r.confidence = if guesses { round2(c / 2.0) } else { c };
     }
 }
 
