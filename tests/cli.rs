@@ -91,6 +91,39 @@ fn analyze_without_a_match_says_so_and_exits_zero() {
 }
 
 #[test]
+fn analyze_marks_a_guess_from_context_hints_and_does_not_call_it_a_match() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pip.yaml"),
+        "id: pip-failed\ntitle: pip failed\ncategory: build\nseverity: high\nmatch:\n  any: [no matching distribution]\n  hints: [pip install]\n",
+    )
+    .unwrap();
+    let log = dir.path().join("job.log");
+    std::fs::write(&log, "$ pip install -r requirements.txt\nJob cancelled\n").unwrap();
+    let pack = dir.path().to_str().unwrap();
+    let log = log.to_str().unwrap();
+
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout_of(&["analyze", "--playbooks", pack, "--json", log])).unwrap();
+    assert_eq!(v["matched"], false);
+    assert_eq!(v["results"][0]["id"], "pip-failed");
+    assert_eq!(v["results"][0]["context_only"], true);
+    assert!(v["results"][0]["confidence"].as_f64().unwrap() <= 0.5);
+    assert_eq!(v["results"][0]["evidence"][0]["line"], 1);
+
+    let text = stdout_of(&["analyze", "--playbooks", pack, log]);
+    assert!(text.contains("guess       no failure text found"), "{text}");
+
+    // With the failure text it is a diagnosis: no guess marker, and a match.
+    std::fs::write(log, "$ pip install x\nERROR: No matching distribution found for x\n").unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout_of(&["analyze", "--playbooks", pack, "--json", log])).unwrap();
+    assert_eq!(v["matched"], true);
+    assert_eq!(v["results"][0]["context_only"], false);
+    assert!(!stdout_of(&["analyze", "--playbooks", pack, log]).contains("guess"));
+}
+
+#[test]
 fn analyze_top_limits_results() {
     let count = |top: &str| {
         let out = stdout_of(&[

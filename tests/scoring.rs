@@ -2,7 +2,7 @@
 //! analysed, the ranking checked.
 
 use faultline::analyze::analyze_bytes;
-use faultline::engine::Catalog;
+use faultline::engine::{Catalog, Ranked};
 use faultline::playbook::model::Origin;
 use faultline::playbook::parse::parse_playbook;
 
@@ -23,14 +23,15 @@ fn catalog(playbooks: &[String]) -> Catalog {
     Catalog::new(parsed).unwrap()
 }
 
+/// `what(id, result)` of every result of analysing `log`, best first.
+fn ranked<T>(cat: &Catalog, log: &str, what: impl Fn(String, &Ranked<'_>) -> T) -> Vec<T> {
+    let outcome = analyze_bytes(cat, log.as_bytes());
+    outcome.rank(cat).iter().map(|r| what(cat.playbook(&cat.rules[r.rules]).id.clone(), r)).collect()
+}
+
 /// (id, score, confidence) of every result, best first.
 fn ranking(cat: &Catalog, log: &str) -> Vec<(String, f64, f64)> {
-    let outcome = analyze_bytes(cat, log.as_bytes());
-    outcome
-        .rank(cat)
-        .iter()
-        .map(|r| (cat.playbook(&cat.rules[r.rules]).id.clone(), r.score, r.confidence))
-        .collect()
+    ranked(cat, log, |id, r| (id, r.score, r.confidence))
 }
 
 #[test]
@@ -175,8 +176,7 @@ fn evidence_is_one_line_per_pattern_in_log_order_with_true_line_numbers() {
 
 /// (id, context_only) of every result, best first.
 fn guesses(cat: &Catalog, log: &str) -> Vec<(String, bool)> {
-    let outcome = analyze_bytes(cat, log.as_bytes());
-    outcome.rank(cat).iter().map(|r| (cat.playbook(&cat.rules[r.rules]).id.clone(), r.context_only)).collect()
+    ranked(cat, log, |id, r| (id, r.context_only))
 }
 
 #[test]
