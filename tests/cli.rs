@@ -113,6 +113,8 @@ fn analyze_marks_a_guess_from_context_hints_and_does_not_call_it_a_match() {
 
     let text = stdout_of(&["analyze", "--playbooks", pack, log]);
     assert!(text.contains("guess       no failure text found"), "{text}");
+    let md = stdout_of(&["analyze", "--playbooks", pack, "--format", "markdown", log]);
+    assert!(md.contains("2 lines analysed; 0 playbooks matched, 1 guessed from context."), "{md}");
 
     // With the failure text it is a diagnosis: no guess marker, and a match.
     std::fs::write(log, "$ pip install x\nERROR: No matching distribution found for x\n").unwrap();

@@ -129,12 +129,15 @@ pub fn markdown(report: &Report<'_>) -> String {
         no_match(&mut out, report);
         return out;
     }
+    // As in JSON's `matched`, guesses from context hints alone are not matches.
+    let guesses = report.results.iter().filter(|r| r.context_only).count();
+    let matched = report.results.len() - guesses;
     let _ = writeln!(
         out,
-        "{} lines analysed; {} playbook{} matched.\n",
+        "{} lines analysed; {matched} playbook{} matched{}.\n",
         report.lines,
-        report.results.len(),
-        if report.results.len() == 1 { "" } else { "s" }
+        if matched == 1 { "" } else { "s" },
+        if guesses > 0 { format!(", {guesses} guessed from context") } else { String::new() }
     );
     for (i, r) in report.shown().iter().enumerate() {
         let p = report.playbook(r);
