@@ -115,7 +115,7 @@ fn fold(bencher: Bencher) {
     bencher.counter(BytesCount::new(LOG.len())).bench_local(|| {
         out.clear();
         out_ends.clear();
-        faultline::normalize::fold_lines_into(&raw, &ends, &mut out, &mut out_ends);
+        faultline::normalize::fold_lines_into(&raw, 0, &ends, &mut out, &mut out_ends);
         black_box(out.len())
     });
 }

@@ -28,6 +28,16 @@ pub struct Line<'a> {
 /// Default cap on one line: longer lines are cut.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
 
+/// Takes the lines [`LineFramer::push_bulk`] frames.
+pub trait BulkSink {
+    /// One framed line.
+    fn line(&mut self, line: Line<'_>);
+    /// A run of whole lines, numbered from `first_number`, with their terminators: it ends with
+    /// one, and a CR at its very end is a whole terminator. Frames them (LF, CRLF and a lone CR
+    /// each end a line; no line is longer than the limit) and returns how many there were.
+    fn lines(&mut self, first_number: u64, text: &[u8]) -> u64;
+}
+
 #[derive(Debug)]
 pub struct LineFramer {
     max_line_bytes: usize,
@@ -110,6 +120,9 @@ impl LineFramer {
 
     /// Frames `chunk`, calling `emit` for every line it completes.
     pub fn push(&mut self, mut chunk: &[u8], mut emit: impl FnMut(Line<'_>)) {
+        if chunk.is_empty() {
+            return; // (it would forget a CR that ended the last chunk)
+        }
         self.total += chunk.len() as u64;
         if self.after_cr {
             self.after_cr = false;
@@ -143,6 +156,38 @@ impl LineFramer {
             self.tail += chunk.len() as u64;
             self.append_partial(chunk);
         }
+    }
+
+    /// Frames `chunk` like [`LineFramer::push`], but hands a run of whole lines that needs no
+    /// cutting to `sink` in one piece ([`BulkSink::lines`]) instead of line by line. Lines that
+    /// complete a partial line, and every line when the run is longer than the line limit (it
+    /// could hold a line to cut), still go one by one to [`BulkSink::line`]. This saves a framing
+    /// pass for a sink that reads every byte anyway (`LineScanner`), and has no use for the
+    /// lines' stream offsets ([`Line::end`]).
+    pub fn push_bulk(&mut self, mut chunk: &[u8], sink: &mut impl BulkSink) {
+        if self.after_cr || self.has_pending() {
+            // Up to the first terminator the line-by-line path does the work.
+            let Some(pos) = memchr2(b'\n', b'\r', chunk) else { return self.push(chunk, |l| sink.line(l)) };
+            let head = match chunk[pos] {
+                b'\r' if chunk.get(pos + 1) == Some(&b'\n') => pos + 2,
+                _ => pos + 1,
+            };
+            self.push(&chunk[..head], |l| sink.line(l));
+            chunk = &chunk[head..];
+        }
+        // The last terminator, if the run up to it is short enough to hold no line to cut.
+        let last = match memchr::memrchr2(b'\n', b'\r', chunk) {
+            Some(last) if last <= self.max_line_bytes => last,
+            _ => return self.push(chunk, |l| sink.line(l)),
+        };
+        let (run, rest) = chunk.split_at(last + 1);
+        let lines = sink.lines(self.next_number, run);
+        self.next_number += lines;
+        self.total += run.len() as u64;
+        self.tail = 0;
+        // A CR ending the chunk may be the first half of a CRLF split across chunks.
+        self.after_cr = rest.is_empty() && run.last() == Some(&b'\r');
+        self.push(rest, |l| sink.line(l));
     }
 
     /// Emits a pending unterminated line, if any (end of stream, or an idle timeout).
@@ -254,6 +299,74 @@ mod tests {
         let mut texts = Vec::new();
         resumed.push(b"\ngh\n", |l| texts.push(l.text.to_vec()));
         assert_eq!(texts, vec![b"gh".to_vec()]);
+    }
+
+    /// Collects what `push_bulk` hands out; a run is framed by a fresh framer (it holds whole
+    /// lines only, so that is exact).
+    #[derive(Default)]
+    struct Collect {
+        lines: Vec<(u64, Vec<u8>, bool)>,
+        runs: usize,
+    }
+
+    impl BulkSink for Collect {
+        fn line(&mut self, l: Line<'_>) {
+            self.lines.push((l.number, l.text.to_vec(), l.cut));
+        }
+        fn lines(&mut self, first_number: u64, text: &[u8]) -> u64 {
+            assert!(matches!(text.last(), Some(b'\n' | b'\r')), "a run ends with a terminator");
+            self.runs += 1;
+            let mut framer = LineFramer::new(usize::MAX).with_next_number(first_number);
+            framer.push(text, |l| self.lines.push((l.number, l.text.to_vec(), l.cut)));
+            framer.flush(|l| self.lines.push((l.number, l.text.to_vec(), l.cut)));
+            framer.next_number() - first_number
+        }
+    }
+
+    proptest::proptest! {
+        /// Bulk framing numbers, cuts and splits lines exactly as line-by-line framing does,
+        /// whatever the chunks — a CRLF split between two of them included.
+        #[test]
+        fn bulk_framing_frames_as_push_does(
+            text in proptest::collection::vec(proptest::prop_oneof![
+                proptest::strategy::Just(b'\n'), proptest::strategy::Just(b'\r'),
+                proptest::strategy::Just(b'a'), proptest::strategy::Just(b' '),
+            ], 0..120),
+            cuts in proptest::collection::vec(0usize..120, 0..6),
+            max in 1usize..30,
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(text.len())).collect();
+            cuts.push(0);
+            cuts.push(text.len());
+            cuts.sort_unstable();
+            let mut want = Vec::new();
+            let mut framer = LineFramer::new(max);
+            let mut bulk = LineFramer::new(max);
+            let mut got = Collect::default();
+            for w in cuts.windows(2) {
+                framer.push(&text[w[0]..w[1]], |l| want.push((l.number, l.text.to_vec(), l.cut)));
+                bulk.push_bulk(&text[w[0]..w[1]], &mut got);
+                proptest::prop_assert_eq!(bulk.consumed(), framer.consumed());
+                proptest::prop_assert_eq!(bulk.after_cr(), framer.after_cr());
+            }
+            framer.flush(|l| want.push((l.number, l.text.to_vec(), l.cut)));
+            bulk.flush(|l| got.lines.push((l.number, l.text.to_vec(), l.cut)));
+            proptest::prop_assert_eq!(got.lines, want);
+            proptest::prop_assert_eq!(bulk.lines_cut(), framer.lines_cut());
+        }
+    }
+
+    #[test]
+    fn short_lines_go_in_bulk() {
+        let mut framer = LineFramer::new(100);
+        let mut got = Collect::default();
+        framer.push_bulk(b"ab\ncd\r\nef", &mut got);
+        framer.push_bulk(b"gh\nij\n", &mut got);
+        framer.flush(|_| unreachable!());
+        let texts: Vec<_> = got.lines.iter().map(|(n, t, _)| (*n, t.as_slice())).collect();
+        assert_eq!(texts, vec![(1, &b"ab"[..]), (2, b"cd"), (3, b"efgh"), (4, b"ij")]);
+        // "ab\ncd\r\n" and "ij\n" were runs; "efgh" completed a partial line.
+        assert_eq!(got.runs, 2);
     }
 
     #[test]

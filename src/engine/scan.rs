@@ -5,8 +5,9 @@
 //! `\n` after each line) and matched. Batching is what makes the matcher fast (one automaton pass
 //! over a large buffer); a streaming caller simply scans smaller batches.
 
+use crate::frame::{BulkSink, Line};
 use crate::matcher::{Block, PatternId, Scratch};
-use crate::normalize::{Normalizer, fold_lines_into, is_blank};
+use crate::normalize::{Normalizer, fold_frame_into, fold_lines_into, is_blank};
 
 use super::Catalog;
 
@@ -33,15 +34,18 @@ pub struct LineScanner {
     flagged: Vec<usize>,
     /// (line, pattern) hits of two matchers, merged.
     hits: Vec<(usize, PatternId)>,
+    /// The lines as read: line `i` is `raw[raw_starts[i]..raw_ends[i]]`.
     raw: Vec<u8>,
+    raw_starts: Vec<usize>,
     raw_ends: Vec<usize>,
-    /// The batch folded for the pre-scan, back to back; `folded_ends[i]` just past line `i`.
+    /// The batch folded for the pre-scan, in order; `folded_ends[i]` just past line `i`. Lines
+    /// from [`LineScanner::push_lines`] are folded at once, each followed by a `\n`; the others
+    /// are folded back to back when the batch is scanned.
     folded: Vec<u8>,
     folded_ends: Vec<usize>,
     numbers: Vec<u64>,
     cut: Vec<bool>,
     scratch: Scratch,
-    bytes_in: u64,
 }
 
 impl LineScanner {
@@ -51,15 +55,50 @@ impl LineScanner {
 
     /// Adds one line. Lines that normalise to nothing (blank lines) are not kept.
     pub fn push(&mut self, number: u64, text: &[u8], cut: bool) -> bool {
-        self.bytes_in += text.len() as u64;
         if is_blank(text) {
             return false;
         }
+        self.raw_starts.push(self.raw.len());
         self.raw.extend_from_slice(text);
         self.raw_ends.push(self.raw.len());
         self.numbers.push(number);
         self.cut.push(cut);
         true
+    }
+
+    /// Adds the whole lines of `text` (each ended by LF, CRLF or a lone CR, as
+    /// `LineFramer::push_bulk` hands them out), numbered from `first_number`; returns how many
+    /// there were. Framing and folding them in one pass is cheaper than [`LineScanner::push`]
+    /// line by line. Blank lines are kept (they never match).
+    pub fn push_lines(&mut self, first_number: u64, text: &[u8]) -> u64 {
+        self.fold_pushed();
+        let base = self.raw.len();
+        self.raw.extend_from_slice(text);
+        let mut number = first_number;
+        let Self { raw_starts, raw_ends, folded, folded_ends, numbers, cut, .. } = self;
+        let lines = fold_frame_into(text, folded, |start, end, folded_end| {
+            raw_starts.push(base + start);
+            raw_ends.push(base + end);
+            folded_ends.push(folded_end);
+            numbers.push(number);
+            number += 1;
+        });
+        cut.resize(numbers.len(), false);
+        lines
+    }
+
+    /// Folds the lines added by [`LineScanner::push`] and not folded yet.
+    fn fold_pushed(&mut self) {
+        let done = self.folded_ends.len();
+        if done < self.raw_ends.len() {
+            fold_lines_into(
+                &self.raw,
+                self.raw_starts[done],
+                &self.raw_ends[done..],
+                &mut self.folded,
+                &mut self.folded_ends,
+            );
+        }
     }
 
     /// Lines waiting to be scanned.
@@ -76,18 +115,13 @@ impl LineScanner {
         self.raw.len()
     }
 
-    /// Raw bytes of all lines ever pushed (blank ones included).
-    pub fn bytes_seen(&self) -> u64 {
-        self.bytes_in
-    }
-
     /// Line `i` of the current batch.
     pub fn line(&self, i: usize) -> ScannedLine<'_> {
         ScannedLine { number: self.numbers[i], raw: self.raw_line(i), cut: self.cut[i] }
     }
 
     fn raw_line(&self, i: usize) -> &[u8] {
-        nth_line(&self.raw, &self.raw_ends, i)
+        &self.raw[self.raw_starts[i]..self.raw_ends[i]]
     }
 
     /// Runs the matcher over the batch: `on_hit(line_index, pattern)` for every distinct
@@ -114,9 +148,7 @@ impl LineScanner {
         let matchers = if stage_known { &both[..1] } else { &both[..] };
         if prescan && matchers.iter().all(|m| m.can_prescan()) {
             // Folded here, not on push: a catalog the pre-scan cannot serve never pays for it.
-            self.folded.clear();
-            self.folded_ends.clear();
-            fold_lines_into(&self.raw, &self.raw_ends, &mut self.folded, &mut self.folded_ends);
+            self.fold_pushed();
             let mut flagged = std::mem::take(&mut self.flagged);
             flagged.clear();
             for m in matchers {
@@ -163,7 +195,12 @@ impl LineScanner {
 
     /// Normalises line `i` into the block.
     fn pick(&mut self, i: usize) {
-        self.normalizer.normalize(nth_line(&self.raw, &self.raw_ends, i), &mut self.block.text);
+        let start = self.block.line_start();
+        let line = &self.raw[self.raw_starts[i]..self.raw_ends[i]];
+        if self.normalizer.normalize(line, &mut self.block.text) == 0 {
+            self.block.discard_line(start); // a blank line from `push_lines`
+            return;
+        }
         self.block.end_line();
         self.picked.push(i);
     }
@@ -172,16 +209,23 @@ impl LineScanner {
         self.block.clear();
         self.picked.clear();
         self.raw.clear();
+        self.raw_starts.clear();
         self.raw_ends.clear();
+        self.folded.clear();
+        self.folded_ends.clear();
         self.numbers.clear();
         self.cut.clear();
     }
 }
 
-/// Line `i` of lines laid back to back, `ends[i]` just past line `i`.
-fn nth_line<'a>(text: &'a [u8], ends: &[usize], i: usize) -> &'a [u8] {
-    let start = if i == 0 { 0 } else { ends[i - 1] };
-    &text[start..ends[i]]
+impl BulkSink for LineScanner {
+    fn line(&mut self, line: Line<'_>) {
+        self.push(line.number, line.text, line.cut);
+    }
+
+    fn lines(&mut self, first_number: u64, text: &[u8]) -> u64 {
+        self.push_lines(first_number, text)
+    }
 }
 
 /// A line the pre-scan cannot judge: it holds an escape sequence or non-ASCII text.

@@ -157,16 +157,24 @@ impl Normalizer {
 ///
 /// For an ASCII line without escape sequences, every pattern found in its normalised form has a
 /// part found in the folded one (see the matcher's pre-scan), and folding is much cheaper.
-pub fn fold_lines_into(raw: &[u8], ends: &[usize], out: &mut Vec<u8>, out_ends: &mut Vec<usize>) {
+///
+/// `from` is where the first line starts in `raw` (the offsets in `ends` are offsets in `raw`).
+pub fn fold_lines_into(
+    raw: &[u8],
+    from: usize,
+    ends: &[usize],
+    out: &mut Vec<u8>,
+    out_ends: &mut Vec<usize>,
+) {
     use std::mem::MaybeUninit;
-    let raw = &raw[..ends.last().copied().unwrap_or(0)];
-    out.reserve(raw.len());
+    let raw = &raw[..ends.last().copied().unwrap_or(from)];
+    out.reserve(raw.len() - from);
     let start = out.len();
     // Written straight into spare capacity: zero-filling it first would cost a third of folding.
-    let dst: &mut [MaybeUninit<u8>] = &mut out.spare_capacity_mut()[..raw.len()];
+    let dst: &mut [MaybeUninit<u8>] = &mut out.spare_capacity_mut()[..raw.len() - from];
     let mut folded = Folded { written: 0, prev_space: false, next_end: 0 };
-    folded.record_ends(ends, 0, start, out_ends);
-    let mut i = 0;
+    folded.record_ends(ends, from, start, out_ends);
+    let mut i = from;
     #[cfg(target_arch = "x86_64")]
     while i + 16 <= raw.len() {
         if fold16(&raw[i..i + 16], &mut dst[folded.written..folded.written + 16], folded.prev_space) {
@@ -188,6 +196,113 @@ pub fn fold_lines_into(raw: &[u8], ends: &[usize], out: &mut Vec<u8>, out_ends: 
     // SAFETY: `dst[..written]` has been written: each step writes the byte at `written` before
     // moving past it, and fold16 writes the 16 it moves past.
     unsafe { out.set_len(start + folded.written) };
+}
+
+/// Frames and folds `text` in one pass: the caller saves a pass over the bytes and a copy of
+/// every line. `text` is whole lines, each ended by LF, CRLF or a lone CR (a CR at its very end
+/// is a whole terminator: see `LineFramer::push_bulk`). Each line is appended to `out` folded as
+/// [`fold_lines_into`] folds it, followed by `\n` (so no white-space run spans two lines, and
+/// no pattern match either), and `on_line(start, end, folded_end)` is called for it, in order:
+/// its text is `text[start..end]`, and its folded form ends at `out[folded_end]`, the `\n`.
+/// Returns the number of lines.
+pub fn fold_frame_into(text: &[u8], out: &mut Vec<u8>, mut on_line: impl FnMut(usize, usize, usize)) -> u64 {
+    use std::mem::MaybeUninit;
+    out.reserve(text.len());
+    let base = out.len();
+    // No more bytes out than in: a CRLF becomes one `\n`, a white-space run one space.
+    let dst: &mut [MaybeUninit<u8>] = &mut out.spare_capacity_mut()[..text.len()];
+    let mut f = Framed { written: 0, prev_space: false, line_start: 0, lines: 0 };
+    let mut i = 0;
+    #[cfg(target_arch = "x86_64")]
+    while i + 16 <= text.len() {
+        let mut chunk = [0u8; 16];
+        let Some(found) = fold16_lines(&text[i..i + 16], &mut chunk, f.prev_space) else {
+            // A CR: one byte at a time to the end of these 16 (a CRLF may take one more).
+            let stop = i + 16;
+            while i < stop {
+                i = f.step(text, i, dst, base, &mut on_line);
+            }
+            continue;
+        };
+        let out = &mut dst[f.written..f.written + 16];
+        let mut newlines = found.newlines;
+        if found.dropped == 0 {
+            for (d, &c) in out.iter_mut().zip(&chunk) {
+                d.write(c);
+            }
+            while newlines != 0 {
+                let at = newlines.trailing_zeros() as usize;
+                on_line(f.line_start, i + at, base + f.written + at);
+                f.lines += 1;
+                f.line_start = i + at + 1;
+                newlines &= newlines - 1;
+            }
+            f.written += 16;
+        } else {
+            // Collapse white space: each byte moves down by the number of dropped bytes before it.
+            let mut kept = 0;
+            for (k, &c) in chunk.iter().enumerate() {
+                out[kept].write(c);
+                kept += ((found.dropped >> k) & 1 ^ 1) as usize;
+            }
+            while newlines != 0 {
+                let at = newlines.trailing_zeros() as usize;
+                let shift = (found.dropped & ((1 << at) - 1)).count_ones() as usize;
+                on_line(f.line_start, i + at, base + f.written + at - shift);
+                f.lines += 1;
+                f.line_start = i + at + 1;
+                newlines &= newlines - 1;
+            }
+            f.written += kept;
+        }
+        f.prev_space = found.spaces & (1 << 15) != 0;
+        i += 16;
+    }
+    while i < text.len() {
+        i = f.step(text, i, dst, base, &mut on_line);
+    }
+    // SAFETY: `dst[..written]` has been written: each step writes the byte at `written` before
+    // moving past it, and fold16 writes the 16 it moves past.
+    unsafe { out.set_len(base + f.written) };
+    f.lines
+}
+
+/// Where [`fold_frame_into`] is.
+struct Framed {
+    written: usize,
+    prev_space: bool,
+    line_start: usize,
+    lines: u64,
+}
+
+impl Framed {
+    /// Folds the byte at `text[i]`, or the terminator there; returns where the next byte is.
+    #[inline(always)]
+    fn step(
+        &mut self,
+        text: &[u8],
+        i: usize,
+        dst: &mut [std::mem::MaybeUninit<u8>],
+        base: usize,
+        on_line: &mut impl FnMut(usize, usize, usize),
+    ) -> usize {
+        let b = text[i];
+        if b == b'\n' || b == b'\r' {
+            dst[self.written].write(b'\n');
+            on_line(self.line_start, i, base + self.written);
+            self.lines += 1;
+            self.written += 1;
+            self.prev_space = false;
+            self.line_start = if b == b'\r' && text.get(i + 1) == Some(&b'\n') { i + 2 } else { i + 1 };
+            return self.line_start;
+        }
+        let c = FOLD[b as usize];
+        let space = c == b' ';
+        dst[self.written].write(c);
+        self.written += usize::from(!(space && self.prev_space));
+        self.prev_space = space;
+        i + 1
+    }
 }
 
 /// Where [`fold_lines_into`] is.
@@ -269,6 +384,54 @@ fn fold16(src: &[u8], dst: &mut [std::mem::MaybeUninit<u8>], prev_space: bool) -
         let lower = _mm_or_si128(v, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
         _mm_storeu_si128(dst.as_mut_ptr() as *mut __m128i, lower);
         true
+    }
+}
+
+/// What [`fold16_lines`] found in 16 bytes, as bit masks (bit `k` for byte `k`).
+#[derive(Clone, Copy)]
+struct Chunk16 {
+    /// LFs.
+    newlines: u32,
+    /// Bytes folded to a space.
+    spaces: u32,
+    /// Spaces that follow a space: dropped when white space is collapsed.
+    dropped: u32,
+}
+
+/// Folds the 16 bytes of `src` for [`fold_frame_into`] if none is a CR: each is lower-cased, or
+/// a space if it is white space other than LF, and the 16 are stored in `dst`; the masks say
+/// where the LFs are and which spaces collapsing drops (`prev_space`: the byte before `src` was
+/// folded to a space). Returns `None` for a CR, having stored nothing useful.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn fold16_lines(src: &[u8], dst: &mut [u8; 16], prev_space: bool) -> Option<Chunk16> {
+    use std::arch::x86_64::*;
+    assert!(src.len() >= 16);
+    // SAFETY: SSE2 is part of the x86-64 baseline; `src` holds at least 16 bytes, `dst` 16, and
+    // the unaligned load and store have no alignment requirement.
+    unsafe {
+        let v = _mm_loadu_si128(src.as_ptr() as *const __m128i);
+        let cr = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8));
+        if _mm_movemask_epi8(cr) != 0 {
+            return None;
+        }
+        let lf = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8));
+        // TAB, LF, VT, FF (CR is ruled out): (v - 9) <= 4 as unsigned; all but LF become spaces.
+        let t = _mm_sub_epi8(v, _mm_set1_epi8(9));
+        let ws = _mm_andnot_si128(lf, _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(4)), t));
+        let space = _mm_or_si128(ws, _mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8)));
+        // 'A'..='Z' as unsigned: (v - 'A') <= 25.
+        let u = _mm_sub_epi8(v, _mm_set1_epi8(b'A' as i8));
+        let upper = _mm_cmpeq_epi8(_mm_min_epu8(u, _mm_set1_epi8(25)), u);
+        let lower = _mm_or_si128(v, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
+        let folded = _mm_or_si128(_mm_andnot_si128(ws, lower), _mm_and_si128(ws, _mm_set1_epi8(b' ' as i8)));
+        _mm_storeu_si128(dst.as_mut_ptr() as *mut __m128i, folded);
+        let spaces = _mm_movemask_epi8(space) as u32;
+        Some(Chunk16 {
+            newlines: _mm_movemask_epi8(lf) as u32,
+            spaces,
+            dropped: spaces & ((spaces << 1) | u32::from(prev_space)),
+        })
     }
 }
 
@@ -796,7 +959,11 @@ mod tests {
             ends.sort_unstable();
             let mut folded = b"kept".to_vec();
             let mut folded_ends = vec![1];
-            fold_lines_into(&bytes, &ends, &mut folded, &mut folded_ends);
+            // Behind a line folded earlier: `from` skips it.
+            let mut behind = b"EARLIER LINE".to_vec();
+            behind.extend_from_slice(&bytes);
+            let shifted: Vec<usize> = ends.iter().map(|e| e + 12).collect();
+            fold_lines_into(&behind, 12, &shifted, &mut folded, &mut folded_ends);
             let mut want = b"kept".to_vec();
             let mut want_ends = vec![1];
             want_ends.extend(ends.iter().take_while(|&&e| e == 0).map(|_| want.len()));
@@ -819,6 +986,48 @@ mod tests {
             let mut normalized = Vec::new();
             Normalizer::new().normalize(&bytes, &mut normalized);
             proptest::prop_assert_eq!(is_blank(&bytes), normalized.is_empty());
+        }
+    }
+
+    proptest::proptest! {
+        /// `fold_frame_into` finds the lines `LineFramer` finds, and folds each as
+        /// `fold_lines_into` folds a line alone, followed by a `\n`; the SIMD path (long runs
+        /// without CR) agrees with the byte-at-a-time one.
+        #[test]
+        fn framing_while_folding_agrees_with_the_framer_and_with_folding_line_by_line(
+            bytes in proptest::collection::vec(proptest::prop_oneof![
+                proptest::strategy::Just(b' '), proptest::strategy::Just(b'\t'),
+                proptest::strategy::Just(b'\n'), proptest::strategy::Just(b'\r'),
+                proptest::strategy::Just(0x0c), proptest::strategy::Just(b'Q'),
+                proptest::strategy::Just(b'x'), proptest::strategy::Just(b'-'),
+                proptest::num::u8::ANY,
+            ], 0..90),
+            end_with_cr in proptest::bool::ANY,
+        ) {
+            let mut text = bytes.clone();
+            text.push(if end_with_cr { b'\r' } else { b'\n' });
+            let mut want_lines = Vec::new();
+            let mut framer = crate::frame::LineFramer::new(1 << 20);
+            framer.push(&text, |l| want_lines.push(l.text.to_vec()));
+            framer.flush(|l| want_lines.push(l.text.to_vec()));
+            let mut want = b"kept".to_vec();
+            for line in &want_lines {
+                fold_lines_into(line, 0, &[line.len()], &mut want, &mut Vec::new());
+                want.push(b'\n');
+            }
+
+            let mut folded = b"kept".to_vec();
+            let mut lines = Vec::new();
+            let mut ends = Vec::new();
+            let n = fold_frame_into(&text, &mut folded, |start, end, folded_end| {
+                lines.push(text[start..end].to_vec());
+                ends.push(folded_end);
+            });
+            proptest::prop_assert_eq!(n as usize, lines.len());
+            proptest::prop_assert_eq!(&lines, &want_lines);
+            proptest::prop_assert_eq!(&folded, &want);
+            proptest::prop_assert!(ends.iter().all(|&e| folded[e] == b'\n'));
+            proptest::prop_assert_eq!(ends.len(), folded.iter().filter(|&&b| b == b'\n').count());
         }
     }
 
