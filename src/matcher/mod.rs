@@ -16,13 +16,15 @@
 //! last. Because lines are independent (after a `\n` the automaton is back at its start state),
 //! the block is cut at line boundaries into [`LANES`] segments walked in one interleaved loop: the
 //! CPU overlaps the independent load chains, which more than doubles throughput on one core
-//! (measured in `benches/README.md`).
+//! (measured in `benches/README.md`). `aho-corasick` builds the DFA, and [`dfa`] copies it into
+//! a denser table for that loop.
 
+mod dfa;
 pub mod prefilter;
 
-use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::dfa::DFA;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Anchored, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use dfa::CompactDfa;
 use regex::bytes::{Regex, RegexBuilder};
 
 /// Index of a pattern in the list given to [`Matcher::new`].
@@ -108,7 +110,7 @@ pub struct Scratch {
 /// pattern set is too large for a DFA.
 #[derive(Debug)]
 enum Literals {
-    Dfa(Box<DFA>),
+    Dfa(Box<CompactDfa>),
     Fallback(AhoCorasick),
 }
 
@@ -256,10 +258,11 @@ impl Matcher {
         let automaton = if literals.is_empty() {
             None
         } else {
-            Some(match DFA::builder().match_kind(MatchKind::Standard).build(&literals) {
-                Ok(dfa) => Literals::Dfa(Box::new(dfa)),
+            let dfa = DFA::builder().match_kind(MatchKind::Standard).build(&literals).ok();
+            Some(match dfa.as_ref().and_then(|dfa| CompactDfa::new(dfa, &literals)) {
+                Some(dfa) => Literals::Dfa(Box::new(dfa)),
                 // The DFA has a size limit; a huge pattern set falls back to the NFA.
-                Err(_) => Literals::Fallback(
+                None => Literals::Fallback(
                     AhoCorasickBuilder::new()
                         .match_kind(MatchKind::Standard)
                         .build(&literals)
@@ -432,8 +435,8 @@ fn lane_bounds(len: usize, ends: &[usize], sep: usize) -> [usize; LANES + 1] {
 /// Walks `text` with `dfa` in [`LANES`] interleaved segments cut at `bounds`, collecting (end
 /// offset, pattern) of every match per lane, in text order. Lane `k` covers text before lane
 /// `k + 1`, so the lanes concatenated hold all matches in text order.
-fn walk_lanes<A: Automaton>(
-    dfa: &A,
+fn walk_lanes(
+    dfa: &CompactDfa,
     text: &[u8],
     bounds: [usize; LANES + 1],
     lanes: &mut [Vec<(usize, u32)>; LANES],
@@ -441,25 +444,43 @@ fn walk_lanes<A: Automaton>(
     for lane in lanes.iter_mut() {
         lane.clear();
     }
-    let Ok(start) = dfa.start_state(Anchored::No) else { return };
+    let start = dfa.start();
     let [s0, s1, s2, s3] = std::array::from_fn(|k| &text[bounds[k]..bounds[k + 1]]);
     let [mut q0, mut q1, mut q2, mut q3] = [start; LANES];
-    let step = |sid: StateID, b: u8, at: usize, hits: &mut Vec<(usize, u32)>| {
-        let next = dfa.next_state(Anchored::No, sid, b);
-        if dfa.is_special(next) {
+    let [h0, h1, h2, h3] = lanes;
+    let common = s0.len().min(s1.len()).min(s2.len()).min(s3.len());
+    let [c0, c1, c2, c3] = [&s0[..common], &s1[..common], &s2[..common], &s3[..common]];
+    let mut i = 0;
+    while i < common {
+        // The hot loop: four independent load chains, and no call — a call in the loop would
+        // leave too few registers for the four states, and spilling them to the stack puts a
+        // store and a reload on every step's dependency chain. It stops after any lane enters
+        // a match state; the hits are recorded below.
+        while i < common {
+            q0 = dfa.next(q0, c0[i]);
+            q1 = dfa.next(q1, c1[i]);
+            q2 = dfa.next(q2, c2[i]);
+            q3 = dfa.next(q3, c3[i]);
+            i += 1;
+            if dfa.is_match(q0.min(q1).min(q2).min(q3)) {
+                break;
+            }
+        }
+        for (k, (q, hits)) in
+            [(q0, &mut *h0), (q1, &mut *h1), (q2, &mut *h2), (q3, &mut *h3)].into_iter().enumerate()
+        {
+            if dfa.is_match(q) {
+                record(dfa, q, bounds[k] + i, hits);
+            }
+        }
+    }
+    let step = |state: u32, b: u8, at: usize, hits: &mut Vec<(usize, u32)>| {
+        let next = dfa.next(state, b);
+        if dfa.is_match(next) {
             record(dfa, next, at, hits);
         }
         next
     };
-    let [h0, h1, h2, h3] = lanes;
-    // The hot loop: four independent load chains per iteration (zip: no bounds checks).
-    let common = s0.len().min(s1.len()).min(s2.len()).min(s3.len());
-    for (i, (((&b0, &b1), &b2), &b3)) in s0.iter().zip(s1).zip(s2).zip(s3).enumerate() {
-        q0 = step(q0, b0, bounds[0] + i + 1, h0);
-        q1 = step(q1, b1, bounds[1] + i + 1, h1);
-        q2 = step(q2, b2, bounds[2] + i + 1, h2);
-        q3 = step(q3, b3, bounds[3] + i + 1, h3);
-    }
     for (k, (seg, mut q, hits)) in
         [(s0, q0, h0), (s1, q1, h1), (s2, q2, h2), (s3, q3, h3)].into_iter().enumerate()
     {
@@ -507,12 +528,8 @@ fn prescan_key(literal: &str, keys: &mut Vec<String>) -> bool {
 }
 
 #[cold]
-fn record<A: Automaton>(dfa: &A, sid: StateID, end: usize, hits: &mut Vec<(usize, u32)>) {
-    if dfa.is_match(sid) {
-        for i in 0..dfa.match_len(sid) {
-            hits.push((end, dfa.match_pattern(sid, i).as_u32()));
-        }
-    }
+fn record(dfa: &CompactDfa, state: u32, end: usize, hits: &mut Vec<(usize, u32)>) {
+    hits.extend(dfa.patterns(state).iter().map(|&p| (end, p)));
 }
 
 /// Checks an explicit regex's syntax without compiling it (cheap; compilation is lazy).
