@@ -1,7 +1,7 @@
 //! Decoding: between framing and scanning, per input of a stream. Turns framed (physical) lines
 //! into *records*, the unit that is normalised, matched and shown as evidence:
 //!
-//! 1. the line's format is decoded ([`format`]): docker json-file and CRI lines give a message,
+//! 1. the line's format is decoded ([`format`](mod@format)): docker json-file and CRI lines give a message,
 //!    a channel (stdout or stderr) and the log's own timestamp; the Docker Engine API gives a
 //!    timestamp and a message;
 //! 2. fragments of one message are joined per channel (docker partial lines, CRI `P` lines), up

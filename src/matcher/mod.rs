@@ -16,7 +16,7 @@
 //! last. Because lines are independent (after a `\n` the automaton is back at its start state),
 //! the block is cut at line boundaries into [`LANES`] segments walked in one interleaved loop: the
 //! CPU overlaps the independent load chains, which more than doubles throughput on one core
-//! (measured in `benches/README.md`). `aho-corasick` builds the DFA, and [`dfa`] copies it into
+//! (measured in `benches/README.md`). `aho-corasick` builds the DFA, and `dfa.rs` copies it into
 //! a denser table for that loop.
 
 mod dfa;
@@ -490,7 +490,7 @@ fn walk_lanes(
     }
 }
 
-/// Whether a normalised literal can be pre-scanned (see [`prescan_key`]); one that cannot makes
+/// Whether a normalised literal can be pre-scanned (see `prescan_key`); one that cannot makes
 /// [`Matcher::prescan`] unusable for its whole pattern set. For `check`.
 pub fn prescannable(literal: &str) -> bool {
     prescan_key(literal, &mut Vec::new())

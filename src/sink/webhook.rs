@@ -61,7 +61,7 @@ pub fn read_secret(src: &SecretSource, what: &str, sink: &str) -> Result<String>
     Ok(value)
 }
 
-/// `sha256=<hex>` of HMAC-SHA256(secret, "<timestamp>.<body>").
+/// `sha256=<hex>` of `HMAC-SHA256(secret, "<timestamp>.<body>")`.
 pub fn signature(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(timestamp.as_bytes());

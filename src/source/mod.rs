@@ -3,7 +3,7 @@
 //! checkpoint, and sends findings into the daemon's bounded findings channel — so a slow sink
 //! slows sources down instead of growing memory.
 //!
-//! * [`file`] — files and globs, with rotation, truncation and checkpoints (a blocking thread);
+//! * [`file`](mod@file) — files and globs, with rotation, truncation and checkpoints (a blocking thread);
 //! * [`stdin`] — standard input;
 //! * [`exec`] — a command's stdout and stderr, restarted with back-off;
 //! * [`docker`] — containers' logs through the Docker Engine API, with discovery and cursors.
