@@ -120,6 +120,19 @@ fn fold(bencher: Bencher) {
     });
 }
 
+/// What `analyze` does instead: frame and fold raw text with its line ends in one pass.
+#[divan::bench]
+fn fold_frame(bencher: Bencher) {
+    let mut out = Vec::with_capacity(LOG.len() + 1);
+    let mut ends = Vec::new();
+    bencher.counter(BytesCount::new(LOG.len())).bench_local(|| {
+        out.clear();
+        ends.clear();
+        faultline::normalize::fold_frame_into(&LOG, &mut out, |_, _, end| ends.push(end));
+        black_box(out.len())
+    });
+}
+
 #[divan::bench]
 fn matcher_scan(bencher: Bencher) {
     let catalog = &*CATALOG;
