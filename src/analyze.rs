@@ -8,7 +8,7 @@ use crate::frame::{DEFAULT_MAX_LINE_BYTES, LineFramer};
 
 /// Read size: large reads amortise syscalls, and each read is one batch for the matcher (one
 /// automaton pass over a large buffer), small enough that the batch stays in the CPU's cache.
-const READ_BYTES: usize = 256 << 10;
+const READ_BYTES: usize = 128 << 10;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
