@@ -177,19 +177,30 @@ pub fn fold_lines_into(
     let mut i = from;
     #[cfg(target_arch = "x86_64")]
     while i + 16 <= raw.len() {
-        if fold16(&raw[i..i + 16], &mut dst[folded.written..folded.written + 16], folded.prev_space) {
-            // Nothing collapsed in these 16 bytes: every line end among them moves by the same
-            // amount as the chunk.
-            let shift = i - folded.written;
-            while folded.next_end < ends.len() && ends[folded.next_end] <= i + 16 {
-                out_ends.push(start + ends[folded.next_end] - shift);
-                folded.next_end += 1;
-            }
-            folded.prev_space = raw[i + 15] == b' ';
-            folded.written += 16;
-        } else {
+        let mut chunk = [0u8; 16];
+        let Some(found) = fold16_lines(&raw[i..i + 16], &mut chunk, folded.prev_space, false) else {
             folded.scalar(raw, i..i + 16, dst, ends, start, out_ends);
+            i += 16;
+            continue;
+        };
+        let out = &mut dst[folded.written..folded.written + 16];
+        let kept = if found.dropped == 0 {
+            for (d, &c) in out.iter_mut().zip(&chunk) {
+                d.write(c);
+            }
+            16
+        } else {
+            compact16(&chunk, found.dropped, out)
+        };
+        // A line end among these 16 moves down by the bytes dropped before it.
+        while folded.next_end < ends.len() && ends[folded.next_end] <= i + 16 {
+            let k = ends[folded.next_end] - i;
+            let dropped_before = (found.dropped & ((1u32 << k) - 1)).count_ones() as usize;
+            out_ends.push(start + folded.written + k - dropped_before);
+            folded.next_end += 1;
         }
+        folded.prev_space = found.spaces & (1 << 15) != 0;
+        folded.written += kept;
         i += 16;
     }
     folded.scalar(raw, i..raw.len(), dst, ends, start, out_ends);
@@ -216,7 +227,7 @@ pub fn fold_frame_into(text: &[u8], out: &mut Vec<u8>, mut on_line: impl FnMut(u
     #[cfg(target_arch = "x86_64")]
     while i + 16 <= text.len() {
         let mut chunk = [0u8; 16];
-        let Some(found) = fold16_lines(&text[i..i + 16], &mut chunk, f.prev_space) else {
+        let Some(found) = fold16_lines(&text[i..i + 16], &mut chunk, f.prev_space, true) else {
             // A CR: one byte at a time to the end of these 16 (a CRLF may take one more).
             let stop = i + 16;
             while i < stop {
@@ -239,12 +250,7 @@ pub fn fold_frame_into(text: &[u8], out: &mut Vec<u8>, mut on_line: impl FnMut(u
             }
             f.written += 16;
         } else {
-            // Collapse white space: each byte moves down by the number of dropped bytes before it.
-            let mut kept = 0;
-            for (k, &c) in chunk.iter().enumerate() {
-                out[kept].write(c);
-                kept += ((found.dropped >> k) & 1 ^ 1) as usize;
-            }
+            let kept = compact16(&chunk, found.dropped, out);
             while newlines != 0 {
                 let at = newlines.trailing_zeros() as usize;
                 let shift = (found.dropped & ((1 << at) - 1)).count_ones() as usize;
@@ -357,36 +363,6 @@ static FOLD: [u8; 256] = {
     map
 };
 
-/// Folds the 16 bytes of `src` into `dst` if their white space is single spaces only (and the
-/// first is not a space when `prev_space`): stores them lower-cased and returns true. Otherwise
-/// returns false, having stored nothing useful, and the caller folds them one at a time.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-fn fold16(src: &[u8], dst: &mut [std::mem::MaybeUninit<u8>], prev_space: bool) -> bool {
-    use std::arch::x86_64::*;
-    assert!(src.len() >= 16 && dst.len() >= 16);
-    // SAFETY: SSE2 is part of the x86-64 baseline; both slices hold at least 16 bytes and the
-    // unaligned load and store have no alignment requirement.
-    unsafe {
-        let v = _mm_loadu_si128(src.as_ptr() as *const __m128i);
-        let t = _mm_sub_epi8(v, _mm_set1_epi8(9));
-        let odd = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(4)), t);
-        if _mm_movemask_epi8(odd) != 0 {
-            return false;
-        }
-        let sp = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8))) as u32;
-        if sp & ((sp << 1) | u32::from(prev_space)) != 0 {
-            return false;
-        }
-        // 'A'..='Z' as unsigned: (v - 'A') <= 25.
-        let u = _mm_sub_epi8(v, _mm_set1_epi8(b'A' as i8));
-        let upper = _mm_cmpeq_epi8(_mm_min_epu8(u, _mm_set1_epi8(25)), u);
-        let lower = _mm_or_si128(v, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
-        _mm_storeu_si128(dst.as_mut_ptr() as *mut __m128i, lower);
-        true
-    }
-}
-
 /// What [`fold16_lines`] found in 16 bytes, as bit masks (bit `k` for byte `k`).
 #[derive(Clone, Copy)]
 struct Chunk16 {
@@ -398,25 +374,29 @@ struct Chunk16 {
     dropped: u32,
 }
 
-/// Folds the 16 bytes of `src` for [`fold_frame_into`] if none is a CR: each is lower-cased, or
-/// a space if it is white space other than LF, and the 16 are stored in `dst`; the masks say
-/// where the LFs are and which spaces collapsing drops (`prev_space`: the byte before `src` was
-/// folded to a space). Returns `None` for a CR, having stored nothing useful.
+/// Folds 16 bytes of `src` into `dst`: each is lower-cased, or a space if it is white space —
+/// except, when `lines` (for [`fold_frame_into`]), an LF, which stays, and a CR, for which it
+/// returns `None`, having stored nothing useful. The masks say where the LFs are and which
+/// spaces collapsing drops (`prev_space`: the byte before `src` was folded to a space).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn fold16_lines(src: &[u8], dst: &mut [u8; 16], prev_space: bool) -> Option<Chunk16> {
+fn fold16_lines(src: &[u8], dst: &mut [u8; 16], prev_space: bool, lines: bool) -> Option<Chunk16> {
     use std::arch::x86_64::*;
     assert!(src.len() >= 16);
     // SAFETY: SSE2 is part of the x86-64 baseline; `src` holds at least 16 bytes, `dst` 16, and
     // the unaligned load and store have no alignment requirement.
     unsafe {
         let v = _mm_loadu_si128(src.as_ptr() as *const __m128i);
-        let cr = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8));
+        let none = _mm_setzero_si128();
+        let (cr, lf) = if lines {
+            (_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8)), _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8)))
+        } else {
+            (none, none)
+        };
         if _mm_movemask_epi8(cr) != 0 {
             return None;
         }
-        let lf = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8));
-        // TAB, LF, VT, FF (CR is ruled out): (v - 9) <= 4 as unsigned; all but LF become spaces.
+        // TAB, LF, VT, FF, CR: (v - 9) <= 4 as unsigned; all but a kept LF become spaces.
         let t = _mm_sub_epi8(v, _mm_set1_epi8(9));
         let ws = _mm_andnot_si128(lf, _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(4)), t));
         let space = _mm_or_si128(ws, _mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8)));
@@ -433,6 +413,19 @@ fn fold16_lines(src: &[u8], dst: &mut [u8; 16], prev_space: bool) -> Option<Chun
             dropped: spaces & ((spaces << 1) | u32::from(prev_space)),
         })
     }
+}
+
+/// Writes the bytes of `chunk` that `dropped` does not mark to the start of `out`, in order
+/// (collapsing white space: each byte moves down by the dropped bytes before it); returns how
+/// many.
+#[inline(always)]
+fn compact16(chunk: &[u8; 16], dropped: u32, out: &mut [std::mem::MaybeUninit<u8>]) -> usize {
+    let mut kept = 0;
+    for (k, &c) in chunk.iter().enumerate() {
+        out[kept].write(c);
+        kept += ((dropped >> k) & 1 ^ 1) as usize;
+    }
+    kept
 }
 
 /// Whether `line` normalises to nothing (white space and escape sequences only), without
