@@ -112,8 +112,6 @@ pub struct Analysis {
     counts: Vec<u64>,
     evidence: Vec<EvidenceLine>,
     stage: StageTracker,
-    /// Non-blank lines analysed.
-    pub lines: u64,
     /// For the sanitised form of evidence lines.
     normalizer: Normalizer,
     hits: Vec<(usize, PatternId)>,
@@ -131,7 +129,6 @@ impl Analysis {
             counts: vec![0; catalog.pattern_count()],
             evidence: Vec::new(),
             stage: StageTracker::default(),
-            lines: 0,
             normalizer: Normalizer::new(),
             hits: Vec::new(),
             samples: Vec::new(),
@@ -161,7 +158,6 @@ impl Analysis {
         let mut hits = std::mem::take(&mut self.hits);
         hits.clear();
         scanner.scan(catalog, self.stage.is_fixed(), |line, p| hits.push((line, p)));
-        self.lines += scanner.len() as u64;
 
         let mut mask_line = usize::MAX;
         let mut mask = 0u8;

@@ -1,8 +1,9 @@
 //! Batches framed lines, pre-scans them, and normalises and matches the ones that may match.
 //!
-//! Each line is kept raw until the caller scans the batch; then the lines are folded for the
-//! pre-scan, and only the lines the pre-scan cannot rule out are normalised into a [`Block`] (one
-//! `\n` after each line) and matched. Batching is what makes the matcher fast (one automaton pass
+//! Each line is kept raw and folded for the pre-scan — a line pushed alone when the caller scans
+//! the batch, whole runs of lines (`push_lines`) at once, framed and folded in one pass — and
+//! only the lines the pre-scan cannot rule out are normalised into a [`Block`] (one `\n` after
+//! each line) and matched. Batching is what makes the matcher fast (one automaton pass
 //! over a large buffer); a streaming caller simply scans smaller batches.
 
 use crate::frame::{BulkSink, Line};
@@ -147,7 +148,8 @@ impl LineScanner {
         let both = [&catalog.matcher, &catalog.stage_keywords];
         let matchers = if stage_known { &both[..1] } else { &both[..] };
         if prescan && matchers.iter().all(|m| m.can_prescan()) {
-            // Folded here, not on push: a catalog the pre-scan cannot serve never pays for it.
+            // Lines pushed alone are folded here, not on push: a catalog the pre-scan cannot
+            // serve never pays for them.
             self.fold_pushed();
             let mut flagged = std::mem::take(&mut self.flagged);
             flagged.clear();

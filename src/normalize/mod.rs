@@ -205,7 +205,7 @@ pub fn fold_lines_into(
     }
     folded.scalar(raw, i..raw.len(), dst, ends, start, out_ends);
     // SAFETY: `dst[..written]` has been written: each step writes the byte at `written` before
-    // moving past it, and fold16 writes the 16 it moves past.
+    // moving past it, and the SIMD path writes every byte it keeps.
     unsafe { out.set_len(start + folded.written) };
 }
 
@@ -236,31 +236,25 @@ pub fn fold_frame_into(text: &[u8], out: &mut Vec<u8>, mut on_line: impl FnMut(u
             continue;
         };
         let out = &mut dst[f.written..f.written + 16];
-        let mut newlines = found.newlines;
-        if found.dropped == 0 {
+        let kept = if found.dropped == 0 {
             for (d, &c) in out.iter_mut().zip(&chunk) {
                 d.write(c);
             }
-            while newlines != 0 {
-                let at = newlines.trailing_zeros() as usize;
-                on_line(f.line_start, i + at, base + f.written + at);
-                f.lines += 1;
-                f.line_start = i + at + 1;
-                newlines &= newlines - 1;
-            }
-            f.written += 16;
+            16
         } else {
-            let kept = compact16(&chunk, found.dropped, out);
-            while newlines != 0 {
-                let at = newlines.trailing_zeros() as usize;
-                let shift = (found.dropped & ((1 << at) - 1)).count_ones() as usize;
-                on_line(f.line_start, i + at, base + f.written + at - shift);
-                f.lines += 1;
-                f.line_start = i + at + 1;
-                newlines &= newlines - 1;
-            }
-            f.written += kept;
+            compact16(&chunk, found.dropped, out)
+        };
+        let mut newlines = found.newlines;
+        while newlines != 0 {
+            // A line end moves down by the bytes dropped before it.
+            let at = newlines.trailing_zeros() as usize;
+            let dropped_before = (found.dropped & ((1 << at) - 1)).count_ones() as usize;
+            on_line(f.line_start, i + at, base + f.written + at - dropped_before);
+            f.lines += 1;
+            f.line_start = i + at + 1;
+            newlines &= newlines - 1;
         }
+        f.written += kept;
         f.prev_space = found.spaces & (1 << 15) != 0;
         i += 16;
     }
@@ -268,7 +262,7 @@ pub fn fold_frame_into(text: &[u8], out: &mut Vec<u8>, mut on_line: impl FnMut(u
         i = f.step(text, i, dst, base, &mut on_line);
     }
     // SAFETY: `dst[..written]` has been written: each step writes the byte at `written` before
-    // moving past it, and fold16 writes the 16 it moves past.
+    // moving past it, and the SIMD path writes every byte it keeps.
     unsafe { out.set_len(base + f.written) };
     f.lines
 }
@@ -364,6 +358,7 @@ static FOLD: [u8; 256] = {
 };
 
 /// What [`fold16_lines`] found in 16 bytes, as bit masks (bit `k` for byte `k`).
+#[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
 struct Chunk16 {
     /// LFs.
@@ -418,6 +413,7 @@ fn fold16_lines(src: &[u8], dst: &mut [u8; 16], prev_space: bool, lines: bool) -
 /// Writes the bytes of `chunk` that `dropped` does not mark to the start of `out`, in order
 /// (collapsing white space: each byte moves down by the dropped bytes before it); returns how
 /// many.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn compact16(chunk: &[u8; 16], dropped: u32, out: &mut [std::mem::MaybeUninit<u8>]) -> usize {
     let mut kept = 0;
