@@ -111,11 +111,6 @@ impl LineScanner {
         self.numbers.is_empty()
     }
 
-    /// Bytes of text waiting to be scanned.
-    pub fn pending_bytes(&self) -> usize {
-        self.raw.len()
-    }
-
     /// Line `i` of the current batch.
     pub fn line(&self, i: usize) -> ScannedLine<'_> {
         ScannedLine { number: self.numbers[i], raw: self.raw_line(i), cut: self.cut[i] }

@@ -183,20 +183,10 @@ pub fn fold_lines_into(
             i += 16;
             continue;
         };
-        let out = &mut dst[folded.written..folded.written + 16];
-        let kept = if found.dropped == 0 {
-            for (d, &c) in out.iter_mut().zip(&chunk) {
-                d.write(c);
-            }
-            16
-        } else {
-            compact16(&chunk, found.dropped, out)
-        };
-        // A line end among these 16 moves down by the bytes dropped before it.
+        let kept = compact16(&chunk, found.dropped, &mut dst[folded.written..folded.written + 16]);
         while folded.next_end < ends.len() && ends[folded.next_end] <= i + 16 {
             let k = ends[folded.next_end] - i;
-            let dropped_before = (found.dropped & ((1u32 << k) - 1)).count_ones() as usize;
-            out_ends.push(start + folded.written + k - dropped_before);
+            out_ends.push(start + folded.written + k - found.dropped_before(k));
             folded.next_end += 1;
         }
         folded.prev_space = found.spaces & (1 << 15) != 0;
@@ -235,21 +225,11 @@ pub fn fold_frame_into(text: &[u8], out: &mut Vec<u8>, mut on_line: impl FnMut(u
             }
             continue;
         };
-        let out = &mut dst[f.written..f.written + 16];
-        let kept = if found.dropped == 0 {
-            for (d, &c) in out.iter_mut().zip(&chunk) {
-                d.write(c);
-            }
-            16
-        } else {
-            compact16(&chunk, found.dropped, out)
-        };
+        let kept = compact16(&chunk, found.dropped, &mut dst[f.written..f.written + 16]);
         let mut newlines = found.newlines;
         while newlines != 0 {
-            // A line end moves down by the bytes dropped before it.
             let at = newlines.trailing_zeros() as usize;
-            let dropped_before = (found.dropped & ((1 << at) - 1)).count_ones() as usize;
-            on_line(f.line_start, i + at, base + f.written + at - dropped_before);
+            on_line(f.line_start, i + at, base + f.written + at - found.dropped_before(at));
             f.lines += 1;
             f.line_start = i + at + 1;
             newlines &= newlines - 1;
@@ -296,11 +276,7 @@ impl Framed {
             self.line_start = if b == b'\r' && text.get(i + 1) == Some(&b'\n') { i + 2 } else { i + 1 };
             return self.line_start;
         }
-        let c = FOLD[b as usize];
-        let space = c == b' ';
-        dst[self.written].write(c);
-        self.written += usize::from(!(space && self.prev_space));
-        self.prev_space = space;
+        fold_byte(b, dst, &mut self.written, &mut self.prev_space);
         i + 1
     }
 }
@@ -324,7 +300,7 @@ impl Folded {
         }
     }
 
-    /// Folds `raw[range]` one byte at a time (branch-free: white space is irregular).
+    /// Folds `raw[range]` one byte at a time.
     fn scalar(
         &mut self,
         raw: &[u8],
@@ -335,14 +311,21 @@ impl Folded {
         out_ends: &mut Vec<usize>,
     ) {
         for at in range {
-            let c = FOLD[raw[at] as usize];
-            let space = c == b' ';
-            dst[self.written].write(c);
-            self.written += usize::from(!(space && self.prev_space));
-            self.prev_space = space;
+            fold_byte(raw[at], dst, &mut self.written, &mut self.prev_space);
             self.record_ends(ends, at + 1, start, out_ends);
         }
     }
+}
+
+/// Folds one byte into `dst[*written]`; a space after a space is written but not kept
+/// (branch-free: white space is irregular).
+#[inline(always)]
+fn fold_byte(b: u8, dst: &mut [std::mem::MaybeUninit<u8>], written: &mut usize, prev_space: &mut bool) {
+    let c = FOLD[b as usize];
+    let space = c == b' ';
+    dst[*written].write(c);
+    *written += usize::from(!(space && *prev_space));
+    *prev_space = space;
 }
 
 /// ASCII upper case to lower case, ASCII white space to a space.
@@ -367,6 +350,14 @@ struct Chunk16 {
     spaces: u32,
     /// Spaces that follow a space: dropped when white space is collapsed.
     dropped: u32,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Chunk16 {
+    /// Bytes dropped before byte `k` (0..=16): where something at `k` lands after collapsing.
+    fn dropped_before(&self, k: usize) -> usize {
+        (self.dropped & ((1u32 << k) - 1)).count_ones() as usize
+    }
 }
 
 /// Folds 16 bytes of `src` into `dst`: each is lower-cased, or a space if it is white space —
@@ -416,6 +407,13 @@ fn fold16_lines(src: &[u8], dst: &mut [u8; 16], prev_space: bool, lines: bool) -
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn compact16(chunk: &[u8; 16], dropped: u32, out: &mut [std::mem::MaybeUninit<u8>]) -> usize {
+    if dropped == 0 {
+        // The common chunk: one 16-byte copy.
+        for (d, &c) in out[..16].iter_mut().zip(chunk) {
+            d.write(c);
+        }
+        return 16;
+    }
     let mut kept = 0;
     for (k, &c) in chunk.iter().enumerate() {
         out[kept].write(c);
