@@ -331,13 +331,7 @@ impl FileSourceTask {
                 }
             }
             if stop {
-                // Files renamed away since the last look are known only from these events (no
-                // checkpoint names them): adopt and read them now, or their lines are never read.
-                if !renames.is_empty() {
-                    self.adopt_renames(&renames);
-                    self.service_all(false);
-                    self.emit()?;
-                }
+                self.read_renamed_before_stop(&renames)?;
                 break;
             }
             if last_rescan.elapsed() >= poll {
@@ -380,6 +374,19 @@ impl FileSourceTask {
             }
         }
         self.shutdown()
+    }
+
+    /// Files renamed away since the last look are known only from the rename events that came
+    /// with the stop (no checkpoint names them): adopt and read them now, or their lines are
+    /// never read. Only some of the events may have come yet; `adopt_renames` finds the files
+    /// renamed in between by itself.
+    fn read_renamed_before_stop(&mut self, renames: &[(PathBuf, PathBuf)]) -> io::Result<()> {
+        if renames.is_empty() {
+            return Ok(());
+        }
+        self.adopt_renames(renames);
+        self.service_all(false);
+        self.emit()
     }
 
     fn rebind(&mut self, r: Rebind) {
@@ -754,6 +761,9 @@ impl FileSourceTask {
                     self.ctx.counters.add(&self.ctx.counters.rotations, 1);
                     cur.path = to.clone();
                     f.rotated.push(cur);
+                    // Files that were at the path after this one and are renamed away already:
+                    // their own events may come late (after a stop: never).
+                    self.adopt_intermediate(&mut f, from);
                 } else if !known && meta.is_file() {
                     let mut file = file;
                     if self.is_retired(&mut file, (dev, ino)) {
@@ -1055,6 +1065,59 @@ pub fn open_files(counters: &Counters) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+
+    fn task(dir: &Path, log: &Path) -> (FileSourceTask, tokio::sync::mpsc::Receiver<Event>) {
+        let cfg = crate::config::WatchConfig::default();
+        let (findings, rx) = tokio::sync::mpsc::channel(64);
+        let ctx = SourceContext {
+            shared: crate::daemon::build_shared(&cfg).unwrap(),
+            state: crate::checkpoint::StateDir::open(&dir.join("state")).unwrap(),
+            findings,
+            limits: cfg.limits,
+            once: false,
+            from_start: true,
+            counters: Default::default(),
+        };
+        let spec = FileSource {
+            name: "test".into(),
+            paths: vec![log.display().to_string()],
+            exclude: Vec::new(),
+            start: Start::Beginning,
+            format: Default::default(),
+            multiline: None,
+        };
+        let (wake_tx, wake_rx) = std::sync::mpsc::channel();
+        (FileSourceTask::new(spec, ctx, wake_rx, wake_tx), rx)
+    }
+
+    #[test]
+    fn a_stop_with_only_the_first_of_several_rename_events_reads_every_rotated_file() {
+        // Five rename rotations while the task is not looking; the stop comes with the event of
+        // the first one only (the others were still on their way from the watcher thread).
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("app.log");
+        File::create(&log).unwrap();
+        let (mut task, _findings) = task(dir.path(), &log);
+        task.discover(true, None);
+        let mut written = 0;
+        let mut writer = fs::OpenOptions::new().append(true).open(&log).unwrap();
+        for round in 0..5 {
+            for _ in 0..200 {
+                writeln!(writer, "line {written}").unwrap();
+                written += 1;
+            }
+            fs::rename(&log, dir.path().join(format!("app.log.{round}"))).unwrap();
+            writeln!(writer, "line {written} through the old handle").unwrap();
+            written += 1;
+            writer = fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+            writeln!(writer, "line {written} in the new file").unwrap();
+            written += 1;
+        }
+        task.read_renamed_before_stop(&[(log.clone(), dir.path().join("app.log.0"))]).unwrap();
+        let read: u64 = task.streams.values().map(|f| f.proc.stats().lines).sum();
+        assert_eq!(read, written);
+    }
 
     #[test]
     fn glob_base_is_the_fixed_directory_part() {
