@@ -100,36 +100,14 @@ fn normalize(bencher: Bencher) {
     });
 }
 
-/// What the pre-scan reads: lines lower-cased with white-space runs collapsed, nothing masked.
+/// What `analyze` does to a run of whole lines before the pre-scan: find their ends.
 #[divan::bench]
-fn fold(bencher: Bencher) {
-    // The lines back to back, as the line scanner keeps them.
-    let mut raw = Vec::with_capacity(LOG.len());
-    let mut ends = Vec::new();
-    for line in LOG.split(|&b| b == b'\n') {
-        raw.extend_from_slice(line);
-        ends.push(raw.len());
-    }
-    let mut out = Vec::with_capacity(LOG.len());
-    let mut out_ends = Vec::with_capacity(ends.len());
-    bencher.counter(BytesCount::new(LOG.len())).bench_local(|| {
-        out.clear();
-        out_ends.clear();
-        faultline::normalize::fold_lines_into(&raw, 0, &ends, &mut out, &mut out_ends);
-        black_box(out.len())
-    });
-}
-
-/// What `analyze` does instead: frame and fold raw text with its line ends in one pass.
-#[divan::bench]
-fn fold_frame(bencher: Bencher) {
-    let mut out = Vec::with_capacity(LOG.len() + 1);
+fn frame_run(bencher: Bencher) {
     let mut ends = Vec::new();
     bencher.counter(BytesCount::new(LOG.len())).bench_local(|| {
-        out.clear();
         ends.clear();
-        faultline::normalize::fold_frame_into(&LOG, &mut out, |_, _, end| ends.push(end));
-        black_box(out.len())
+        faultline::frame::frame_run(&LOG, |_, end| ends.push(end));
+        black_box(ends.len())
     });
 }
 

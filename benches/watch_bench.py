@@ -15,7 +15,7 @@ Each run uses a fresh temporary directory; nothing is left behind.
 import argparse, json, os, queue, resource, signal, statistics, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "faultline")
+BIN = os.environ.get("FAULTLINE_BIN") or os.path.join(ROOT, "target", "release", "faultline")
 TEST_PLAYBOOKS = os.path.join(ROOT, "tests", "fixtures", "watch", "playbooks")
 TICK = os.sysconf("SC_CLK_TCK")
 

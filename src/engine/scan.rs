@@ -1,14 +1,15 @@
 //! Batches framed lines, pre-scans them, and normalises and matches the ones that may match.
 //!
-//! Each line is kept raw and folded for the pre-scan — a line pushed alone when the caller scans
-//! the batch, whole runs of lines (`push_lines`) at once, framed and folded in one pass — and
-//! only the lines the pre-scan cannot rule out are normalised into a [`Block`] (one `\n` after
-//! each line) and matched. Batching is what makes the matcher fast (one automaton pass
-//! over a large buffer); a streaming caller simply scans smaller batches.
+//! The lines are kept as read, back to back, each followed by its terminator (a `\n` for a line
+//! pushed alone; whole runs of lines from [`LineScanner::push_lines`] are kept as they came and
+//! only framed). The pre-scan walks that text as it is, and only the lines it cannot rule out
+//! are normalised into a [`Block`] (one `\n` after each line) and matched. Batching is what
+//! makes the matcher fast (one automaton pass over a large buffer); a streaming caller simply
+//! scans smaller batches.
 
-use crate::frame::{BulkSink, Line};
+use crate::frame::{BulkSink, Line, frame_run};
 use crate::matcher::{Block, PatternId, Scratch};
-use crate::normalize::{Normalizer, fold_frame_into, fold_lines_into, is_blank};
+use crate::normalize::{Normalizer, is_blank};
 
 use super::Catalog;
 
@@ -35,15 +36,11 @@ pub struct LineScanner {
     flagged: Vec<usize>,
     /// (line, pattern) hits of two matchers, merged.
     hits: Vec<(usize, PatternId)>,
-    /// The lines as read: line `i` is `raw[raw_starts[i]..raw_ends[i]]`.
+    /// The lines as read, each followed by its terminator: line `i` is
+    /// `raw[raw_starts[i]..raw_ends[i]]`.
     raw: Vec<u8>,
     raw_starts: Vec<usize>,
     raw_ends: Vec<usize>,
-    /// The batch folded for the pre-scan, in order; `folded_ends[i]` just past line `i`. Lines
-    /// from [`LineScanner::push_lines`] are folded at once, each followed by a `\n`; the others
-    /// are folded back to back when the batch is scanned.
-    folded: Vec<u8>,
-    folded_ends: Vec<usize>,
     numbers: Vec<u64>,
     cut: Vec<bool>,
     scratch: Scratch,
@@ -62,6 +59,9 @@ impl LineScanner {
         self.raw_starts.push(self.raw.len());
         self.raw.extend_from_slice(text);
         self.raw_ends.push(self.raw.len());
+        // Ends the line for the pre-scan (which reads line breaks inside a line, from a decoder
+        // or a multi-line record, as white space, as folding does).
+        self.raw.push(b'\n');
         self.numbers.push(number);
         self.cut.push(cut);
         true
@@ -69,37 +69,21 @@ impl LineScanner {
 
     /// Adds the whole lines of `text` (each ended by LF, CRLF or a lone CR, as
     /// `LineFramer::push_bulk` hands them out), numbered from `first_number`; returns how many
-    /// there were. Framing and folding them in one pass is cheaper than [`LineScanner::push`]
-    /// line by line. Blank lines are kept (they never match).
+    /// there were. They are kept as they came, terminators included, and only framed: cheaper
+    /// than [`LineScanner::push`] line by line. Blank lines are kept (they never match).
     pub fn push_lines(&mut self, first_number: u64, text: &[u8]) -> u64 {
-        self.fold_pushed();
         let base = self.raw.len();
         self.raw.extend_from_slice(text);
         let mut number = first_number;
-        let Self { raw_starts, raw_ends, folded, folded_ends, numbers, cut, .. } = self;
-        let lines = fold_frame_into(text, folded, |start, end, folded_end| {
+        let Self { raw_starts, raw_ends, numbers, .. } = self;
+        let lines = frame_run(text, |start, end| {
             raw_starts.push(base + start);
             raw_ends.push(base + end);
-            folded_ends.push(folded_end);
             numbers.push(number);
             number += 1;
         });
-        cut.resize(numbers.len(), false);
+        self.cut.resize(self.numbers.len(), false);
         lines
-    }
-
-    /// Folds the lines added by [`LineScanner::push`] and not folded yet.
-    fn fold_pushed(&mut self) {
-        let done = self.folded_ends.len();
-        if done < self.raw_ends.len() {
-            fold_lines_into(
-                &self.raw,
-                self.raw_starts[done],
-                &self.raw_ends[done..],
-                &mut self.folded,
-                &mut self.folded_ends,
-            );
-        }
     }
 
     /// Lines waiting to be scanned.
@@ -124,7 +108,7 @@ impl LineScanner {
     /// (line, pattern) pair, in line order. The batch stays until [`LineScanner::clear`].
     /// `stage_known`: the stream's stage is fixed, so stage keywords need not be looked for.
     ///
-    /// Most lines of a log match nothing. When the catalog allows it, a pre-scan of the folded
+    /// Most lines of a log match nothing. When the catalog allows it, a pre-scan of the raw
     /// lines rules those out, and only the rest are normalised and matched; the hits are the
     /// same as if every line had been (the property tests below check it).
     pub fn scan(&mut self, catalog: &Catalog, stage_known: bool, on_hit: impl FnMut(usize, PatternId)) {
@@ -143,13 +127,10 @@ impl LineScanner {
         let both = [&catalog.matcher, &catalog.stage_keywords];
         let matchers = if stage_known { &both[..1] } else { &both[..] };
         if prescan && matchers.iter().all(|m| m.can_prescan()) {
-            // Lines pushed alone are folded here, not on push: a catalog the pre-scan cannot
-            // serve never pays for them.
-            self.fold_pushed();
             let mut flagged = std::mem::take(&mut self.flagged);
             flagged.clear();
             for m in matchers {
-                m.prescan(&self.folded, &self.folded_ends, &mut self.scratch, |i| flagged.push(i));
+                m.prescan(&self.raw, &self.raw_ends, &mut self.scratch, |i| flagged.push(i));
             }
             if matchers.len() > 1 {
                 flagged.sort_unstable();
@@ -208,8 +189,6 @@ impl LineScanner {
         self.raw.clear();
         self.raw_starts.clear();
         self.raw_ends.clear();
-        self.folded.clear();
-        self.folded_ends.clear();
         self.numbers.clear();
         self.cut.clear();
     }
@@ -286,6 +265,9 @@ mod tests {
         "ERROR",
         " ",
         ":",
+        "\x0b",
+        "\r",
+        "\n",
     ];
 
     /// One piece of a generated line: a pattern (changed by `how`) or a noise string.
@@ -305,14 +287,25 @@ mod tests {
         }
     }
 
-    fn scanned(lines: &[Vec<u8>], stage_known: bool, prescan: bool) -> Vec<(usize, PatternId)> {
+    /// (line number, pattern) of every hit. `bulk`: the lines (which must hold no line break)
+    /// go in as one run, `push_lines` style, with LF and CRLF terminators.
+    fn scanned(lines: &[Vec<u8>], stage_known: bool, prescan: bool, bulk: bool) -> Vec<(u64, PatternId)> {
         let mut scanner = LineScanner::new();
-        for (i, line) in lines.iter().enumerate() {
-            scanner.push(i as u64 + 1, line, false);
+        if bulk {
+            let mut run = Vec::new();
+            for (i, line) in lines.iter().enumerate() {
+                run.extend_from_slice(line);
+                run.extend_from_slice(if i % 3 == 1 { b"\r\n" } else { b"\n" });
+            }
+            assert_eq!(scanner.push_lines(1, &run), lines.len() as u64);
+        } else {
+            for (i, line) in lines.iter().enumerate() {
+                scanner.push(i as u64 + 1, line, false);
+            }
         }
         let mut hits = Vec::new();
-        scanner.scan_with(bundled(), stage_known, prescan, |line, p| hits.push((line, p)));
-        hits
+        scanner.scan_with(bundled(), stage_known, prescan, |i, p| hits.push((i, p)));
+        hits.into_iter().map(|(i, p)| (scanner.line(i).number, p)).collect()
     }
 
     proptest! {
@@ -329,22 +322,29 @@ mod tests {
                 .iter()
                 .map(|pieces| pieces.iter().map(|&(i, how)| piece(i, how)).collect::<Vec<_>>().join(" ").into_bytes())
                 .collect();
-            let want = scanned(&lines, stage_known, false);
-            prop_assert_eq!(scanned(&lines, stage_known, true), want);
+            let want = scanned(&lines, stage_known, false, false);
+            prop_assert_eq!(scanned(&lines, stage_known, true, false), want);
+            // Whole runs of lines, kept with their terminators, pre-scan the same.
+            let one_line_each: Vec<Vec<u8>> = lines
+                .iter()
+                .map(|l| l.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }).collect())
+                .collect();
+            let want = scanned(&one_line_each, stage_known, false, false);
+            prop_assert_eq!(scanned(&one_line_each, stage_known, true, true), want);
         }
     }
 
     #[test]
     fn lines_that_differ_from_a_pattern_only_by_case_and_white_space_still_match() {
         let lines = [b"Connection\t  REFUSED by peer".to_vec(), b"nothing to see here".to_vec()];
-        let hits = scanned(&lines, true, true);
+        let hits = scanned(&lines, true, true, false);
         let refused = bundled()
             .patterns
             .iter()
             .position(|p| p.spec == PatternSpec::Literal("connection refused".into()))
             .expect("the bundled catalog looks for connection refused") as PatternId;
-        assert!(hits.contains(&(0, refused)), "{hits:?}");
-        assert!(hits.iter().all(|&(line, _)| line == 0), "{hits:?}");
+        assert!(hits.contains(&(1, refused)), "{hits:?}");
+        assert!(hits.iter().all(|&(line, _)| line == 1), "{hits:?}");
     }
 
     #[test]

@@ -19,6 +19,12 @@ type State = u32;
 pub struct CompactDfa {
     /// Byte → its class: bytes no pattern tells apart share one.
     classes: [u16; 256],
+    /// Byte → its class for a walk over raw text as if it were *folded* (ASCII lower-cased,
+    /// each run of ASCII white space one space): an upper-case letter is its lower-case one's
+    /// class, and white space has a class of its own, which acts as a space except that after a
+    /// space it leaves the state as it is. Walking raw text with these classes visits the states
+    /// walking its folded form would.
+    raw_classes: [u16; 256],
     /// Row after row, one slot per class: the next state.
     trans: Vec<State>,
     start: State,
@@ -49,7 +55,11 @@ impl CompactDfa {
         if let Some(other) = (0..=255u8).find(|&b| classes[b as usize] == 0) {
             representative[0] = other;
         }
-        let stride = representative.len();
+        let space = classes[b' ' as usize] as usize;
+        // One more slot per row when a literal holds a space: the raw walk's white space (see
+        // below), so the loops it needs are not in the way of exact walks.
+        let raw_space = if space != 0 { Some(representative.len()) } else { None };
+        let stride = representative.len() + usize::from(raw_space.is_some());
 
         let start = dfa.start_state(Anchored::No).ok()?;
         // Every reachable state, breadth first from the start: rows near the root, which the walk
@@ -91,12 +101,34 @@ impl CompactDfa {
         // Row offsets must fit a state.
         State::try_from(order.len().checked_mul(stride)?).ok()?;
         let mut trans = vec![0; order.len() * stride];
-        for (old, row) in next_rows.chunks(stride).enumerate() {
+        // States entered by a space: every transition into a state other than the start is on
+        // the last byte of the text it stands for, so these stand for text ending in a space.
+        let mut after_space = vec![false; order.len()];
+        for (old, row) in next_rows.chunks(representative.len()).enumerate() {
             let new = new_of_old[old];
             for (class, &next) in row.iter().enumerate() {
                 let target = new_of_old[index[next.as_usize()] as usize];
                 trans[new * stride + class] = (target * stride) as State;
+                if class == space && space != 0 && target != new_of_old[0] {
+                    after_space[target] = true;
+                }
             }
+        }
+        // The raw walk's white space: a space, except that after a space it stays where it is —
+        // collapsing a white-space run, inside the automaton.
+        if let Some(raw_space) = raw_space {
+            for (row, &after) in after_space.iter().enumerate() {
+                let r = row * stride;
+                trans[r + raw_space] = if after { r as State } else { trans[r + space] };
+            }
+        }
+        let mut raw_classes = [0u16; 256];
+        for (b, class) in raw_classes.iter_mut().enumerate() {
+            let folded = crate::normalize::fold_ascii(b as u8);
+            *class = match raw_space {
+                Some(raw_space) if folded == b' ' => raw_space as u16,
+                _ => classes[folded as usize],
+            };
         }
         let mut pattern_starts = vec![0u32];
         let mut patterns = Vec::new();
@@ -107,6 +139,7 @@ impl CompactDfa {
         }
         Some(Self {
             classes,
+            raw_classes,
             trans,
             start: (new_of_old[0] * stride) as State,
             match_limit: (match_count * stride) as State,
@@ -126,9 +159,21 @@ impl CompactDfa {
         self.start
     }
 
+    /// The byte classes for text as it is (normalised lines).
+    pub fn classes(&self) -> &[u16; 256] {
+        &self.classes
+    }
+
+    /// The byte classes for raw text, walked as if it were folded: ASCII upper case as lower
+    /// case, a run of ASCII white space (line breaks included) as one space.
+    pub fn raw_classes(&self) -> &[u16; 256] {
+        &self.raw_classes
+    }
+
+    /// The next state, with `classes` one of this automaton's class maps.
     #[inline(always)]
-    pub fn next(&self, state: State, byte: u8) -> State {
-        let slot = (state + u32::from(self.classes[byte as usize])) as usize;
+    pub fn next_in(&self, classes: &[u16; 256], state: State, byte: u8) -> State {
+        let slot = (state + u32::from(classes[byte as usize])) as usize;
         debug_assert!(slot < self.trans.len());
         // SAFETY: `state` is a row offset (the start state, or a value read from `trans`, all of
         // which `new` wrote as row index × stride with a row index below the number of rows)
@@ -159,7 +204,7 @@ mod tests {
         let mut q = dfa.start();
         let mut out = Vec::new();
         for (i, &b) in text.iter().enumerate() {
-            q = dfa.next(q, b);
+            q = dfa.next_in(dfa.classes(), q, b);
             if dfa.is_match(q) {
                 out.extend(dfa.patterns(q).iter().map(|&p| (i + 1, p)));
             }
@@ -182,6 +227,39 @@ mod tests {
             let mut got = compact_matches(&compact, text.as_bytes());
             want.sort_unstable();
             got.sort_unstable();
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    proptest::proptest! {
+        /// Walking raw text with the raw classes finds what walking its folded form finds.
+        #[test]
+        fn the_raw_walk_finds_what_the_folded_walk_finds(
+            patterns in proptest::collection::vec("[a-c]{1,3}( [a-c]{1,3})?", 1..12),
+            text in "[a-cA-C \t\n\r\x0b]{0,80}",
+        ) {
+            let dfa = DFA::builder().match_kind(MatchKind::Standard).build(&patterns).unwrap();
+            let compact = CompactDfa::new(&dfa, &patterns).unwrap();
+            // The folded text, and for each raw byte the length of the folded text up to it.
+            let mut folded = Vec::new();
+            let mut folded_len = Vec::new();
+            for &b in text.as_bytes() {
+                let c = crate::normalize::fold_ascii(b);
+                if !(c == b' ' && folded.last() == Some(&b' ')) {
+                    folded.push(c);
+                }
+                folded_len.push(folded.len());
+            }
+            let want: std::collections::BTreeSet<(usize, u32)> =
+                compact_matches(&compact, &folded).into_iter().collect();
+            let mut q = compact.start();
+            let mut got = std::collections::BTreeSet::new();
+            for (i, &b) in text.as_bytes().iter().enumerate() {
+                q = compact.next_in(compact.raw_classes(), q, b);
+                if compact.is_match(q) {
+                    got.extend(compact.patterns(q).iter().map(|&p| (folded_len[i], p)));
+                }
+            }
             proptest::prop_assert_eq!(got, want);
         }
     }

@@ -292,14 +292,19 @@ impl Matcher {
         self.prescan_sound && !matches!(self.automaton, Some(Literals::Fallback(_)))
     }
 
-    /// Pre-scan of lines that are only *folded* (see [`crate::normalize::fold_lines_into`]: ASCII
-    /// lower-cased, white-space runs collapsed, but nothing masked or stripped), laid back to
-    /// back, `ends[i]` just past line `i`. Calls `candidate(i)` once per line, in increasing
-    /// order, when a pattern may match that line once normalised; every other line is sure to
-    /// have no match. Sound only when [`Matcher::can_prescan`], and only for
-    /// ASCII lines without escape sequences: the caller treats every other line as a candidate.
-    /// The point: most lines of a log match nothing, and this rules them out without masking
-    /// them.
+    /// Pre-scan of raw lines: `text` holds them in order, line `i` ending at `ends[i]`, each
+    /// followed by at least one byte of line break (its terminator) before the next. Calls
+    /// `candidate(i)` once per line, in increasing order, when a pattern may match that line once
+    /// normalised; every other line is sure to have no match. Sound only when
+    /// [`Matcher::can_prescan`], and only for ASCII lines without escape sequences: the caller
+    /// treats every other line as a candidate. The point: most lines of a log match nothing, and
+    /// this rules them out without normalising them.
+    ///
+    /// The text is walked as if *folded* ([`crate::normalize::fold_ascii`], white-space runs
+    /// collapsed) without being copied: the automaton's raw byte classes fold each byte, and its
+    /// space loops collapse the runs. Line breaks are white space there too, so a pattern may be
+    /// found across two lines: that flags the second one for nothing, which costs only a
+    /// normalisation. What it saves is the pass that wrote a folded copy.
     pub fn prescan(
         &self,
         text: &[u8],
@@ -311,8 +316,9 @@ impl Matcher {
         if ends.is_empty() {
             return;
         }
+        let text = &text[..ends[ends.len() - 1]];
         let mut lane_hits = std::mem::take(&mut scratch.lane_hits);
-        walk_lanes(dfa.as_ref(), text, lane_bounds(text.len(), ends, 0), &mut lane_hits);
+        walk_lanes(dfa.as_ref(), dfa.raw_classes(), text, lane_bounds(text.len(), ends, 1), &mut lane_hits);
         let mut line = 0;
         let mut last = usize::MAX;
         for &(end, ac_pattern) in lane_hits.iter().flatten() {
@@ -322,9 +328,15 @@ impl Matcher {
             if line == last {
                 continue;
             }
-            let hit = self.targets[ac_pattern as usize]
-                .iter()
-                .any(|c| c.rest.is_empty() || text.get(end..end + c.rest.len()) == Some(&c.rest[..]));
+            // Most checks fail at the rest's first byte: that is looked at before the call.
+            let next = text.get(end).map(|&b| fold_byte(b));
+            let after_space = fold_byte(text[end - 1]) == b' ';
+            let hit = self.targets[ac_pattern as usize].iter().any(|c| match c.rest.first() {
+                None => true,
+                Some(&first) => {
+                    (after_space || next == Some(first)) && folded_starts_with(text, end, &c.rest)
+                }
+            });
             if hit {
                 candidate(line);
                 last = line;
@@ -343,7 +355,7 @@ impl Matcher {
         match &self.automaton {
             Some(Literals::Dfa(dfa)) => {
                 let bounds = lane_bounds(block.text.len(), &block.ends, 1);
-                walk_lanes(dfa.as_ref(), &block.text, bounds, &mut lane_hits)
+                walk_lanes(dfa.as_ref(), dfa.classes(), &block.text, bounds, &mut lane_hits)
             }
             Some(Literals::Fallback(ac)) => {
                 for lane in &mut lane_hits {
@@ -437,6 +449,7 @@ fn lane_bounds(len: usize, ends: &[usize], sep: usize) -> [usize; LANES + 1] {
 /// `k + 1`, so the lanes concatenated hold all matches in text order.
 fn walk_lanes(
     dfa: &CompactDfa,
+    classes: &[u16; 256],
     text: &[u8],
     bounds: [usize; LANES + 1],
     lanes: &mut [Vec<(usize, u32)>; LANES],
@@ -457,10 +470,10 @@ fn walk_lanes(
         // store and a reload on every step's dependency chain. It stops after any lane enters
         // a match state; the hits are recorded below.
         while i < common {
-            q0 = dfa.next(q0, c0[i]);
-            q1 = dfa.next(q1, c1[i]);
-            q2 = dfa.next(q2, c2[i]);
-            q3 = dfa.next(q3, c3[i]);
+            q0 = dfa.next_in(classes, q0, c0[i]);
+            q1 = dfa.next_in(classes, q1, c1[i]);
+            q2 = dfa.next_in(classes, q2, c2[i]);
+            q3 = dfa.next_in(classes, q3, c3[i]);
             i += 1;
             if dfa.is_match(q0.min(q1).min(q2).min(q3)) {
                 break;
@@ -475,7 +488,7 @@ fn walk_lanes(
         }
     }
     let step = |state: u32, b: u8, at: usize, hits: &mut Vec<(usize, u32)>| {
-        let next = dfa.next(state, b);
+        let next = dfa.next_in(classes, state, b);
         if dfa.is_match(next) {
             record(dfa, next, at, hits);
         }
@@ -524,6 +537,44 @@ fn prescan_key(literal: &str, keys: &mut Vec<String>) -> bool {
         }
     };
     keys.push(key.to_string());
+    true
+}
+
+/// [`fold_ascii`](crate::normalize::fold_ascii) by table: one load.
+#[inline(always)]
+fn fold_byte(b: u8) -> u8 {
+    static FOLD: [u8; 256] = {
+        let mut table = [0u8; 256];
+        let mut b = 0;
+        while b < 256 {
+            table[b] = crate::normalize::fold_ascii(b as u8);
+            b += 1;
+        }
+        table
+    };
+    FOLD[b as usize]
+}
+
+/// Whether the folded form of `text` from `at` on starts with `rest` (`text[..at]` ends with a
+/// pattern's first bytes: when the last of them is white space, so is a space that follows it).
+/// Exact for folded text; past the end of `text` nothing matches.
+fn folded_starts_with(text: &[u8], at: usize, rest: &[u8]) -> bool {
+    let mut i = at;
+    let mut after_space = at > 0 && fold_byte(text[at - 1]) == b' ';
+    for &want in rest {
+        if after_space {
+            while text.get(i).is_some_and(|&b| fold_byte(b) == b' ') {
+                i += 1;
+            }
+        }
+        match text.get(i) {
+            Some(&b) if fold_byte(b) == want => {
+                after_space = want == b' ';
+                i += 1;
+            }
+            _ => return false,
+        }
+    }
     true
 }
 
@@ -637,15 +688,16 @@ mod tests {
         assert_eq!(got, vec![(0, 0), (0, 1), (1, 0)]);
     }
 
-    /// Lines back to back, as `prescan` takes them.
+    /// Lines each followed by a line break, as `prescan` takes them.
     fn flagged(patterns: &[PatternSpec], lines: &[&str]) -> Vec<usize> {
         let m = Matcher::new(patterns).unwrap();
         assert!(m.can_prescan());
         let mut text = Vec::new();
         let mut ends = Vec::new();
-        for l in lines {
+        for (i, l) in lines.iter().enumerate() {
             text.extend_from_slice(l.as_bytes());
             ends.push(text.len());
+            text.extend_from_slice(if i % 2 == 0 { b"\n" } else { b"\r\n" });
         }
         let mut out = Vec::new();
         m.prescan(&text, &ends, &mut Scratch::default(), |i| out.push(i));
@@ -659,6 +711,12 @@ mod tests {
             &["ok", "tcp connection refused by peer", "nothing", "exit code 127", "exit status 127"],
         );
         assert_eq!(got, vec![1, 3]);
+        // Raw text is read as folded: case and runs of white space do not matter.
+        let got = flagged(
+            &[lit("connection refused by peer"), lit("exit code")],
+            &["Connection \t REFUSED  by peer", "connection refused", "EXIT\x0bCode", "exitcode"],
+        );
+        assert_eq!(got, vec![0, 2]);
     }
 
     #[test]

@@ -149,277 +149,13 @@ impl Normalizer {
     }
 }
 
-/// Appends the lines of `raw` to `out` *folded*: ASCII upper case lower-cased, each run of ASCII
-/// white space one space; nothing else changes (no masking, no escape sequences stripped, no
-/// trimming). The lines lie back to back in `raw`, `ends[i]` just past line `i`; `out_ends` gets
-/// the end of each folded line. Folded in one pass, so a white-space run that spans two lines is
-/// collapsed too: a line may lose a leading space, which no pattern can begin with.
-///
-/// For an ASCII line without escape sequences, every pattern found in its normalised form has a
-/// part found in the folded one (see the matcher's pre-scan), and folding is much cheaper.
-///
-/// `from` is where the first line starts in `raw` (the offsets in `ends` are offsets in `raw`).
-pub fn fold_lines_into(
-    raw: &[u8],
-    from: usize,
-    ends: &[usize],
-    out: &mut Vec<u8>,
-    out_ends: &mut Vec<usize>,
-) {
-    use std::mem::MaybeUninit;
-    let raw = &raw[..ends.last().copied().unwrap_or(from)];
-    out.reserve(raw.len() - from);
-    let start = out.len();
-    // Written straight into spare capacity: zero-filling it first would cost a third of folding.
-    let dst: &mut [MaybeUninit<u8>] = &mut out.spare_capacity_mut()[..raw.len() - from];
-    let mut folded = Folded { written: 0, prev_space: false, next_end: 0 };
-    folded.record_ends(ends, from, start, out_ends);
-    let mut i = from;
-    #[cfg(target_arch = "x86_64")]
-    while i + 16 <= raw.len() {
-        let mut chunk = [0u8; 16];
-        let Some(found) = fold16_lines(&raw[i..i + 16], &mut chunk, folded.prev_space, false) else {
-            folded.scalar(raw, i..i + 16, dst, ends, start, out_ends);
-            i += 16;
-            continue;
-        };
-        let kept = compact16(&chunk, found.dropped, &mut dst[folded.written..folded.written + 16]);
-        while folded.next_end < ends.len() && ends[folded.next_end] <= i + 16 {
-            let k = ends[folded.next_end] - i;
-            out_ends.push(start + folded.written + k - found.dropped_before(k));
-            folded.next_end += 1;
-        }
-        folded.prev_space = found.spaces & (1 << 15) != 0;
-        folded.written += kept;
-        i += 16;
-    }
-    folded.scalar(raw, i..raw.len(), dst, ends, start, out_ends);
-    // SAFETY: `dst[..written]` has been written: each step writes the byte at `written` before
-    // moving past it, and the SIMD path writes every byte it keeps.
-    unsafe { out.set_len(start + folded.written) };
-}
-
-/// Frames and folds `text` in one pass: the caller saves a pass over the bytes and a copy of
-/// every line. `text` is whole lines, each ended by LF, CRLF or a lone CR (a CR at its very end
-/// is a whole terminator: see `LineFramer::push_bulk`). Each line is appended to `out` folded as
-/// [`fold_lines_into`] folds it, followed by `\n` (so no white-space run spans two lines, and
-/// no pattern match either), and `on_line(start, end, folded_end)` is called for it, in order:
-/// its text is `text[start..end]`, and its folded form ends at `out[folded_end]`, the `\n`.
-/// Returns the number of lines.
-pub fn fold_frame_into(text: &[u8], out: &mut Vec<u8>, mut on_line: impl FnMut(usize, usize, usize)) -> u64 {
-    use std::mem::MaybeUninit;
-    out.reserve(text.len());
-    let base = out.len();
-    // No more bytes out than in: a CRLF becomes one `\n`, a white-space run one space.
-    let dst: &mut [MaybeUninit<u8>] = &mut out.spare_capacity_mut()[..text.len()];
-    let mut f = Framed { written: 0, prev_space: false, line_start: 0, lines: 0 };
-    let mut i = 0;
-    #[cfg(target_arch = "x86_64")]
-    while i + 16 <= text.len() {
-        let mut chunk = [0u8; 16];
-        let Some(found) = fold16_lines(&text[i..i + 16], &mut chunk, f.prev_space, true) else {
-            // A CR: one byte at a time to the end of these 16 (a CRLF may take one more).
-            let stop = i + 16;
-            while i < stop {
-                i = f.step(text, i, dst, base, &mut on_line);
-            }
-            continue;
-        };
-        let kept = compact16(&chunk, found.dropped, &mut dst[f.written..f.written + 16]);
-        let mut newlines = found.newlines;
-        while newlines != 0 {
-            let at = newlines.trailing_zeros() as usize;
-            on_line(f.line_start, i + at, base + f.written + at - found.dropped_before(at));
-            f.lines += 1;
-            f.line_start = i + at + 1;
-            newlines &= newlines - 1;
-        }
-        f.written += kept;
-        f.prev_space = found.spaces & (1 << 15) != 0;
-        i += 16;
-    }
-    while i < text.len() {
-        i = f.step(text, i, dst, base, &mut on_line);
-    }
-    // SAFETY: `dst[..written]` has been written: each step writes the byte at `written` before
-    // moving past it, and the SIMD path writes every byte it keeps.
-    unsafe { out.set_len(base + f.written) };
-    f.lines
-}
-
-/// Where [`fold_frame_into`] is.
-struct Framed {
-    written: usize,
-    prev_space: bool,
-    line_start: usize,
-    lines: u64,
-}
-
-impl Framed {
-    /// Folds the byte at `text[i]`, or the terminator there; returns where the next byte is.
-    #[inline(always)]
-    fn step(
-        &mut self,
-        text: &[u8],
-        i: usize,
-        dst: &mut [std::mem::MaybeUninit<u8>],
-        base: usize,
-        on_line: &mut impl FnMut(usize, usize, usize),
-    ) -> usize {
-        let b = text[i];
-        if b == b'\n' || b == b'\r' {
-            dst[self.written].write(b'\n');
-            on_line(self.line_start, i, base + self.written);
-            self.lines += 1;
-            self.written += 1;
-            self.prev_space = false;
-            self.line_start = if b == b'\r' && text.get(i + 1) == Some(&b'\n') { i + 2 } else { i + 1 };
-            return self.line_start;
-        }
-        fold_byte(b, dst, &mut self.written, &mut self.prev_space);
-        i + 1
-    }
-}
-
-/// Where [`fold_lines_into`] is.
-struct Folded {
-    /// Bytes written to the output.
-    written: usize,
-    /// The last byte written was a space.
-    prev_space: bool,
-    /// Index of the first line end not yet recorded.
-    next_end: usize,
-}
-
-impl Folded {
-    /// Records the line ends at raw offset `at` (they are all at the current output position).
-    fn record_ends(&mut self, ends: &[usize], at: usize, start: usize, out_ends: &mut Vec<usize>) {
-        while self.next_end < ends.len() && ends[self.next_end] == at {
-            out_ends.push(start + self.written);
-            self.next_end += 1;
-        }
-    }
-
-    /// Folds `raw[range]` one byte at a time.
-    fn scalar(
-        &mut self,
-        raw: &[u8],
-        range: std::ops::Range<usize>,
-        dst: &mut [std::mem::MaybeUninit<u8>],
-        ends: &[usize],
-        start: usize,
-        out_ends: &mut Vec<usize>,
-    ) {
-        for at in range {
-            fold_byte(raw[at], dst, &mut self.written, &mut self.prev_space);
-            self.record_ends(ends, at + 1, start, out_ends);
-        }
-    }
-}
-
-/// Folds one byte into `dst[*written]`; a space after a space is written but not kept
-/// (branch-free: white space is irregular).
-#[inline(always)]
-fn fold_byte(b: u8, dst: &mut [std::mem::MaybeUninit<u8>], written: &mut usize, prev_space: &mut bool) {
-    let c = FOLD[b as usize];
-    let space = c == b' ';
-    dst[*written].write(c);
-    *written += usize::from(!(space && *prev_space));
-    *prev_space = space;
-}
-
-/// ASCII upper case to lower case, ASCII white space to a space.
-static FOLD: [u8; 256] = {
-    let mut map = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        map[i] = if is_ascii_space(b) { b' ' } else { b.to_ascii_lowercase() };
-        i += 1;
-    }
-    map
-};
-
-/// What [`fold16_lines`] found in 16 bytes, as bit masks (bit `k` for byte `k`).
-#[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy)]
-struct Chunk16 {
-    /// LFs.
-    newlines: u32,
-    /// Bytes folded to a space.
-    spaces: u32,
-    /// Spaces that follow a space: dropped when white space is collapsed.
-    dropped: u32,
-}
-
-#[cfg(target_arch = "x86_64")]
-impl Chunk16 {
-    /// Bytes dropped before byte `k` (0..=16): where something at `k` lands after collapsing.
-    fn dropped_before(&self, k: usize) -> usize {
-        (self.dropped & ((1u32 << k) - 1)).count_ones() as usize
-    }
-}
-
-/// Folds 16 bytes of `src` into `dst`: each is lower-cased, or a space if it is white space —
-/// except, when `lines` (for [`fold_frame_into`]), an LF, which stays, and a CR, for which it
-/// returns `None`, having stored nothing useful. The masks say where the LFs are and which
-/// spaces collapsing drops (`prev_space`: the byte before `src` was folded to a space).
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn fold16_lines(src: &[u8], dst: &mut [u8; 16], prev_space: bool, lines: bool) -> Option<Chunk16> {
-    use std::arch::x86_64::*;
-    assert!(src.len() >= 16);
-    // SAFETY: SSE2 is part of the x86-64 baseline; `src` holds at least 16 bytes, `dst` 16, and
-    // the unaligned load and store have no alignment requirement.
-    unsafe {
-        let v = _mm_loadu_si128(src.as_ptr() as *const __m128i);
-        let none = _mm_setzero_si128();
-        let (cr, lf) = if lines {
-            (_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8)), _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8)))
-        } else {
-            (none, none)
-        };
-        if _mm_movemask_epi8(cr) != 0 {
-            return None;
-        }
-        // TAB, LF, VT, FF, CR: (v - 9) <= 4 as unsigned; all but a kept LF become spaces.
-        let t = _mm_sub_epi8(v, _mm_set1_epi8(9));
-        let ws = _mm_andnot_si128(lf, _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(4)), t));
-        let space = _mm_or_si128(ws, _mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8)));
-        // 'A'..='Z' as unsigned: (v - 'A') <= 25.
-        let u = _mm_sub_epi8(v, _mm_set1_epi8(b'A' as i8));
-        let upper = _mm_cmpeq_epi8(_mm_min_epu8(u, _mm_set1_epi8(25)), u);
-        let lower = _mm_or_si128(v, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
-        let folded = _mm_or_si128(_mm_andnot_si128(ws, lower), _mm_and_si128(ws, _mm_set1_epi8(b' ' as i8)));
-        _mm_storeu_si128(dst.as_mut_ptr() as *mut __m128i, folded);
-        let spaces = _mm_movemask_epi8(space) as u32;
-        Some(Chunk16 {
-            newlines: _mm_movemask_epi8(lf) as u32,
-            spaces,
-            dropped: spaces & ((spaces << 1) | u32::from(prev_space)),
-        })
-    }
-}
-
-/// Writes the bytes of `chunk` that `dropped` does not mark to the start of `out`, in order
-/// (collapsing white space: each byte moves down by the dropped bytes before it); returns how
-/// many.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn compact16(chunk: &[u8; 16], dropped: u32, out: &mut [std::mem::MaybeUninit<u8>]) -> usize {
-    if dropped == 0 {
-        // The common chunk: one 16-byte copy.
-        for (d, &c) in out[..16].iter_mut().zip(chunk) {
-            d.write(c);
-        }
-        return 16;
-    }
-    let mut kept = 0;
-    for (k, &c) in chunk.iter().enumerate() {
-        out[kept].write(c);
-        kept += ((dropped >> k) & 1 ^ 1) as usize;
-    }
-    kept
+/// A byte *folded*: ASCII upper case lower-cased, ASCII white space (line breaks included) a
+/// space, anything else unchanged. A line's folded form — its bytes folded, each run of spaces
+/// then one space — is what the matcher's pre-scan looks at (see `Matcher::prescan`): for an
+/// ASCII line without escape sequences, every pattern found in its normalised form has a part
+/// found in the folded one.
+pub const fn fold_ascii(b: u8) -> u8 {
+    if is_ascii_space(b) { b' ' } else { b.to_ascii_lowercase() }
 }
 
 /// Whether `line` normalises to nothing (white space and escape sequences only), without
@@ -925,11 +661,23 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
+    #[test]
+    fn folding_a_byte_lower_cases_ascii_and_turns_white_space_into_a_space() {
+        for b in 0..=255u8 {
+            // Written out here, not derived from `is_ascii_space`, so a wrong set fails the test.
+            let want = if matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+                b' '
+            } else {
+                b.to_ascii_lowercase()
+            };
+            assert_eq!(fold_ascii(b), want, "byte {b:#04x}");
+        }
+    }
+
     proptest::proptest! {
-        /// The SIMD path of `fold_lines_into` agrees with folding one byte at a time, line ends
-        /// included, and blank lines are exactly those that normalise to nothing.
+        /// Blank lines are exactly those that normalise to nothing.
         #[test]
-        fn folding_and_blank_detection_agree_with_their_definitions(
+        fn blank_detection_agrees_with_normalising(
             bytes in proptest::collection::vec(proptest::prop_oneof![
                 proptest::strategy::Just(b' '), proptest::strategy::Just(b'\t'),
                 proptest::strategy::Just(0x0b), proptest::strategy::Just(b'A'),
@@ -938,83 +686,10 @@ mod tests {
                 proptest::strategy::Just(0xc2), proptest::strategy::Just(0xa0),
                 proptest::num::u8::ANY,
             ], 0..70),
-            cuts in proptest::collection::vec(0usize..80, 0..6),
         ) {
-            // The bytes cut into lines (some empty, the last ending at the end).
-            let mut ends: Vec<usize> = cuts.iter().map(|&c| c.min(bytes.len())).collect();
-            ends.push(bytes.len());
-            ends.sort_unstable();
-            let mut folded = b"kept".to_vec();
-            let mut folded_ends = vec![1];
-            // Behind a line folded earlier: `from` skips it.
-            let mut behind = b"EARLIER LINE".to_vec();
-            behind.extend_from_slice(&bytes);
-            let shifted: Vec<usize> = ends.iter().map(|e| e + 12).collect();
-            fold_lines_into(&behind, 12, &shifted, &mut folded, &mut folded_ends);
-            let mut want = b"kept".to_vec();
-            let mut want_ends = vec![1];
-            want_ends.extend(ends.iter().take_while(|&&e| e == 0).map(|_| want.len()));
-            let mut prev_space = false;
-            for (at, &b) in bytes.iter().enumerate() {
-                // Written out here, not taken from FOLD, so a wrong table fails the test.
-                let c = if matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
-                    b' '
-                } else {
-                    b.to_ascii_lowercase()
-                };
-                if !(c == b' ' && prev_space) {
-                    want.push(c);
-                }
-                prev_space = c == b' ';
-                want_ends.extend(ends.iter().filter(|&&e| e == at + 1).map(|_| want.len()));
-            }
-            proptest::prop_assert_eq!(folded, want);
-            proptest::prop_assert_eq!(folded_ends, want_ends);
             let mut normalized = Vec::new();
             Normalizer::new().normalize(&bytes, &mut normalized);
             proptest::prop_assert_eq!(is_blank(&bytes), normalized.is_empty());
-        }
-    }
-
-    proptest::proptest! {
-        /// `fold_frame_into` finds the lines `LineFramer` finds, and folds each as
-        /// `fold_lines_into` folds a line alone, followed by a `\n`; the SIMD path (long runs
-        /// without CR) agrees with the byte-at-a-time one.
-        #[test]
-        fn framing_while_folding_agrees_with_the_framer_and_with_folding_line_by_line(
-            bytes in proptest::collection::vec(proptest::prop_oneof![
-                proptest::strategy::Just(b' '), proptest::strategy::Just(b'\t'),
-                proptest::strategy::Just(b'\n'), proptest::strategy::Just(b'\r'),
-                proptest::strategy::Just(0x0c), proptest::strategy::Just(b'Q'),
-                proptest::strategy::Just(b'x'), proptest::strategy::Just(b'-'),
-                proptest::num::u8::ANY,
-            ], 0..90),
-            end_with_cr in proptest::bool::ANY,
-        ) {
-            let mut text = bytes.clone();
-            text.push(if end_with_cr { b'\r' } else { b'\n' });
-            let mut want_lines = Vec::new();
-            let mut framer = crate::frame::LineFramer::new(1 << 20);
-            framer.push(&text, |l| want_lines.push(l.text.to_vec()));
-            framer.flush(|l| want_lines.push(l.text.to_vec()));
-            let mut want = b"kept".to_vec();
-            for line in &want_lines {
-                fold_lines_into(line, 0, &[line.len()], &mut want, &mut Vec::new());
-                want.push(b'\n');
-            }
-
-            let mut folded = b"kept".to_vec();
-            let mut lines = Vec::new();
-            let mut ends = Vec::new();
-            let n = fold_frame_into(&text, &mut folded, |start, end, folded_end| {
-                lines.push(text[start..end].to_vec());
-                ends.push(folded_end);
-            });
-            proptest::prop_assert_eq!(n as usize, lines.len());
-            proptest::prop_assert_eq!(&lines, &want_lines);
-            proptest::prop_assert_eq!(&folded, &want);
-            proptest::prop_assert!(ends.iter().all(|&e| folded[e] == b'\n'));
-            proptest::prop_assert_eq!(ends.len(), folded.iter().filter(|&&b| b == b'\n').count());
         }
     }
 
