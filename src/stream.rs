@@ -374,7 +374,20 @@ impl StreamProcessor {
         hits.clear();
         ws.scanner.scan(&sh.catalog, self.correlator.stage_known(), |line, p| hits.push((line, p)));
         let mut next = 0;
-        for i in 0..ws.scanner.len() {
+        let mut i = 0;
+        while i < ws.scanner.len() {
+            // Most lines match nothing. In a run of those, unless a pending report still takes
+            // them, only the last `context_before` lines before the next line with hits can be
+            // its context: the others are only counted.
+            if self.correlator.quiet_lines_are_context_only(&sh.policy, now) {
+                let quiet_until = ws.hits.get(next).map_or(ws.scanner.len(), |&(line, _)| line);
+                let skip = quiet_until.saturating_sub(i).saturating_sub(sh.policy.context_before);
+                self.correlator.skip_quiet(skip);
+                i += skip;
+                if i >= ws.scanner.len() {
+                    break;
+                }
+            }
             ws.line_hits.clear();
             while next < ws.hits.len() && ws.hits[next].0 == i {
                 ws.line_hits.push(ws.hits[next].1);
@@ -390,6 +403,7 @@ impl StreamProcessor {
                 hits: &ws.line_hits,
             };
             self.correlator.observe(&sh.catalog, &sh.policy, event, &mut ws.reports);
+            i += 1;
         }
         ws.scanner.clear();
         ws.times.clear();
@@ -416,5 +430,81 @@ impl StreamProcessor {
 fn scan(scanner: &mut LineScanner, times: &mut Vec<Option<Millis>>, r: Record<'_>) {
     if scanner.push(r.number, r.text, r.cut) {
         times.push(r.time);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn shared() -> &'static Shared {
+        static SHARED: OnceLock<Shared> = OnceLock::new();
+        SHARED.get_or_init(|| crate::daemon::build_shared(&crate::config::WatchConfig::default()).unwrap())
+    }
+
+    /// Lines with hits of a few bundled playbooks, and quiet ones.
+    const LINES: &[&str] = &[
+        "step done",
+        "compiling module",
+        "all good here",
+        "latest detected deadlock",
+        "Deadlock found when trying to get lock; try restarting transaction",
+        "HINT: Check free disk space.",
+        "no_shard_available_action_exception",
+    ];
+
+    /// Every event of one stream fed `text` in pieces of `piece` bytes, then ended.
+    fn events(text: &[u8], piece: usize) -> Vec<Event> {
+        let sh = shared();
+        let mut proc = StreamProcessor::new(StreamInfo::new("stdin", "stdin"), sh);
+        let input = proc.add_input();
+        let (mut ws, mut out) = (Workspace::default(), Vec::new());
+        for chunk in text.chunks(piece) {
+            proc.push(&mut ws, input, sh, chunk, 1_000, &mut out);
+        }
+        proc.end(&mut ws, sh, 1_000, &mut out);
+        out
+    }
+
+    #[test]
+    fn the_context_of_a_finding_is_the_lines_just_before_its_evidence() {
+        // One batch: the quiet lines far from the evidence are only counted, the last three kept.
+        let mut text: String = (0..20).map(|i| format!("quiet line {i}\n")).collect();
+        text.push_str("HINT: Check free disk space.\n");
+        let events = events(text.as_bytes(), text.len());
+        let [Event::Finding(f)] = &events[..] else { panic!("one finding expected: {events:?}") };
+        let context: Vec<(u64, &str)> = f.context.iter().map(|l| (l.line, l.text.as_str())).collect();
+        assert_eq!(context, [(18, "quiet line 17"), (19, "quiet line 18"), (20, "quiet line 19")]);
+        assert_eq!(f.evidence[0].line, 21);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Quiet lines skipped in a batch (they can be no finding's context) change nothing: a
+        /// line per batch, where none is skipped, gives the same findings, context included.
+        #[test]
+        fn findings_do_not_depend_on_how_lines_are_batched(
+            picks in proptest::collection::vec(0usize..LINES.len(), 1..80),
+        ) {
+            let text: String =
+                picks.iter().enumerate().map(|(i, &k)| format!("{} #{i}\n", LINES[k])).collect();
+            let whole = events(text.as_bytes(), text.len());
+            let one_by_one: Vec<Event> = {
+                let sh = shared();
+                let mut proc = StreamProcessor::new(StreamInfo::new("stdin", "stdin"), sh);
+                let input = proc.add_input();
+                let (mut ws, mut out) = (Workspace::default(), Vec::new());
+                for line in text.split_inclusive('\n') {
+                    proc.push(&mut ws, input, sh, line.as_bytes(), 1_000, &mut out);
+                }
+                proc.end(&mut ws, sh, 1_000, &mut out);
+                out
+            };
+            prop_assert_eq!(&whole, &one_by_one);
+            prop_assert_eq!(events(text.as_bytes(), 7), one_by_one);
+        }
     }
 }

@@ -395,9 +395,21 @@ impl StreamCorrelator {
         self.playbooks.get(&rules)?.finding.as_ref()
     }
 
-    /// True while a report is waiting for its settle time.
-    pub fn is_pending(&self) -> bool {
-        self.pending.is_some()
+    /// Whether lines without hits arriving at `now` are only counted and kept as context for a
+    /// later line: no report is pending, or the pending one has all the lines after its
+    /// evidence it shows and its settle time is not over (so none of them would make it).
+    pub fn quiet_lines_are_context_only(&self, policy: &Policy, now: Millis) -> bool {
+        self.pending.as_ref().is_none_or(|p| p.after.len() >= policy.context_after && p.deadline > now)
+    }
+
+    /// Takes `n` lines without hits, arriving at a time when
+    /// [`StreamCorrelator::quiet_lines_are_context_only`], that can never be context: the caller
+    /// has more such lines after them, at least `context_before` of them (see
+    /// [`Policy::context_before`]), which push these out of the context ring. All such a line
+    /// changes is the count: [`StreamCorrelator::observe`] of each would do the same, one by
+    /// one, at the cost of copying each into the ring.
+    pub fn skip_quiet(&mut self, n: usize) {
+        self.next_seq += n as u64;
     }
 
     /// Takes one line (in arrival order) and appends any report it completes to `out`.
