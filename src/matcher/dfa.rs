@@ -159,20 +159,12 @@ impl CompactDfa {
         self.start
     }
 
-    /// The byte classes for text as it is (normalised lines).
-    pub fn classes(&self) -> &[u16; 256] {
-        &self.classes
-    }
-
-    /// The byte classes for raw text, walked as if it were folded: ASCII upper case as lower
-    /// case, a run of ASCII white space (line breaks included) as one space.
-    pub fn raw_classes(&self) -> &[u16; 256] {
-        &self.raw_classes
-    }
-
-    /// The next state, with `classes` one of this automaton's class maps.
+    /// The next state: with `RAW`, reading `byte` as raw text (see
+    /// [`CompactDfa::raw_classes`]), else as it is. (A constant, not a class map passed in:
+    /// both maps then sit at fixed offsets from `self`, which spares the walk a register.)
     #[inline(always)]
-    pub fn next_in(&self, classes: &[u16; 256], state: State, byte: u8) -> State {
+    pub fn next<const RAW: bool>(&self, state: State, byte: u8) -> State {
+        let classes = if RAW { &self.raw_classes } else { &self.classes };
         let slot = (state + u32::from(classes[byte as usize])) as usize;
         debug_assert!(slot < self.trans.len());
         // SAFETY: `state` is a row offset (the start state, or a value read from `trans`, all of
@@ -204,7 +196,7 @@ mod tests {
         let mut q = dfa.start();
         let mut out = Vec::new();
         for (i, &b) in text.iter().enumerate() {
-            q = dfa.next_in(dfa.classes(), q, b);
+            q = dfa.next::<false>(q, b);
             if dfa.is_match(q) {
                 out.extend(dfa.patterns(q).iter().map(|&p| (i + 1, p)));
             }
@@ -255,7 +247,7 @@ mod tests {
             let mut q = compact.start();
             let mut got = std::collections::BTreeSet::new();
             for (i, &b) in text.as_bytes().iter().enumerate() {
-                q = compact.next_in(compact.raw_classes(), q, b);
+                q = compact.next::<true>(q, b);
                 if compact.is_match(q) {
                     got.extend(compact.patterns(q).iter().map(|&p| (folded_len[i], p)));
                 }

@@ -318,7 +318,7 @@ impl Matcher {
         }
         let text = &text[..ends[ends.len() - 1]];
         let mut lane_hits = std::mem::take(&mut scratch.lane_hits);
-        walk_lanes(dfa.as_ref(), dfa.raw_classes(), text, lane_bounds(text.len(), ends, 1), &mut lane_hits);
+        walk_lanes::<true>(dfa.as_ref(), text, lane_bounds(text.len(), ends, 1), &mut lane_hits);
         let mut line = 0;
         let mut last = usize::MAX;
         for &(end, ac_pattern) in lane_hits.iter().flatten() {
@@ -328,14 +328,19 @@ impl Matcher {
             if line == last {
                 continue;
             }
-            // Most checks fail at the rest's first byte: that is looked at before the call.
-            let next = text.get(end).map(|&b| fold_byte(b));
-            let after_space = fold_byte(text[end - 1]) == b' ';
+            // Where the rest must start: after the white space that the prefix's last space
+            // stands for, if it ends with one. Most checks fail at the rest's first byte, which
+            // is looked at before the call.
+            let mut from = end;
+            if fold_byte(text[end - 1]) == b' ' {
+                while text.get(from).is_some_and(|&b| fold_byte(b) == b' ') {
+                    from += 1;
+                }
+            }
+            let next = text.get(from).map(|&b| fold_byte(b));
             let hit = self.targets[ac_pattern as usize].iter().any(|c| match c.rest.first() {
                 None => true,
-                Some(&first) => {
-                    (after_space || next == Some(first)) && folded_starts_with(text, end, &c.rest)
-                }
+                Some(&first) => next == Some(first) && folded_starts_with(text, from, &c.rest),
             });
             if hit {
                 candidate(line);
@@ -355,7 +360,7 @@ impl Matcher {
         match &self.automaton {
             Some(Literals::Dfa(dfa)) => {
                 let bounds = lane_bounds(block.text.len(), &block.ends, 1);
-                walk_lanes(dfa.as_ref(), dfa.classes(), &block.text, bounds, &mut lane_hits)
+                walk_lanes::<false>(dfa.as_ref(), &block.text, bounds, &mut lane_hits)
             }
             Some(Literals::Fallback(ac)) => {
                 for lane in &mut lane_hits {
@@ -446,10 +451,10 @@ fn lane_bounds(len: usize, ends: &[usize], sep: usize) -> [usize; LANES + 1] {
 
 /// Walks `text` with `dfa` in [`LANES`] interleaved segments cut at `bounds`, collecting (end
 /// offset, pattern) of every match per lane, in text order. Lane `k` covers text before lane
-/// `k + 1`, so the lanes concatenated hold all matches in text order.
-fn walk_lanes(
+/// `k + 1`, so the lanes concatenated hold all matches in text order. `RAW`: the text is raw
+/// lines, read as if folded ([`CompactDfa::next`]).
+fn walk_lanes<const RAW: bool>(
     dfa: &CompactDfa,
-    classes: &[u16; 256],
     text: &[u8],
     bounds: [usize; LANES + 1],
     lanes: &mut [Vec<(usize, u32)>; LANES],
@@ -470,10 +475,10 @@ fn walk_lanes(
         // store and a reload on every step's dependency chain. It stops after any lane enters
         // a match state; the hits are recorded below.
         while i < common {
-            q0 = dfa.next_in(classes, q0, c0[i]);
-            q1 = dfa.next_in(classes, q1, c1[i]);
-            q2 = dfa.next_in(classes, q2, c2[i]);
-            q3 = dfa.next_in(classes, q3, c3[i]);
+            q0 = dfa.next::<RAW>(q0, c0[i]);
+            q1 = dfa.next::<RAW>(q1, c1[i]);
+            q2 = dfa.next::<RAW>(q2, c2[i]);
+            q3 = dfa.next::<RAW>(q3, c3[i]);
             i += 1;
             if dfa.is_match(q0.min(q1).min(q2).min(q3)) {
                 break;
@@ -488,7 +493,7 @@ fn walk_lanes(
         }
     }
     let step = |state: u32, b: u8, at: usize, hits: &mut Vec<(usize, u32)>| {
-        let next = dfa.next_in(classes, state, b);
+        let next = dfa.next::<RAW>(state, b);
         if dfa.is_match(next) {
             record(dfa, next, at, hits);
         }
