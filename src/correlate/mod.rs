@@ -23,6 +23,7 @@ pub mod state;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -316,7 +317,7 @@ pub struct ActivityReport {
 /// The view of one playbook's window, for the scorer: hits that arrived within the window and
 /// after the playbook was last reported.
 struct WindowView<'a> {
-    patterns: &'a HashMap<PatternId, PatternState>,
+    patterns: &'a FxHashMap<PatternId, PatternState>,
     since: Millis,
     min_seq: u64,
     stage: Option<Stage>,
@@ -335,8 +336,9 @@ impl Hits for WindowView<'_> {
 /// Correlation state of one stream.
 #[derive(Debug, Clone, Default)]
 pub struct StreamCorrelator {
-    patterns: HashMap<PatternId, PatternState>,
-    playbooks: HashMap<usize, PlaybookState>,
+    // Small integer keys, looked up for every line with hits: Fx hashing, not SipHash.
+    patterns: FxHashMap<PatternId, PatternState>,
+    playbooks: FxHashMap<usize, PlaybookState>,
     recent: VecDeque<RawLine>,
     pending: Option<Pending>,
     stage: StageTracker,
