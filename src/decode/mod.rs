@@ -208,12 +208,15 @@ impl Decoder {
     pub fn line(&mut self, line: &Line<'_>, now: Millis, emit: &mut impl FnMut(Record<'_>)) {
         let before = self.last_end;
         self.last_end = Pos { offset: line.end, after_cr: line.end_after_cr, next_line: line.number + 1 };
-        if self.spec.is_plain() {
-            emit(Record { number: line.number, text: line.text, cut: line.cut, time: None });
-            return;
-        }
         if self.format == Format::Auto && !line.text.is_empty() {
             self.format = format::detect(line.text);
+        }
+        // A plain file (configured or detected): each line is a record, as it is. (What
+        // follows would come to the same, a line at a time, at several times the cost.)
+        let plain = self.format == Format::Plain && self.spec.multiline.is_none();
+        if self.spec.is_plain() || plain && line.number >= self.skip[format::STDOUT] {
+            emit(Record { number: line.number, text: line.text, cut: line.cut, time: None });
+            return;
         }
         let parsed = match self.format {
             Format::Plain | Format::Auto => Ok(format::Parsed::plain(line.text)),
