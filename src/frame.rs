@@ -130,8 +130,13 @@ impl LineFramer {
                 chunk = &chunk[1..];
             }
         }
-        while let Some(pos) = memchr2(b'\n', b'\r', chunk) {
-            let body = &chunk[..pos];
+        let (total, len) = (self.total, chunk.len());
+        let mut start = 0;
+        for_each_terminator(chunk, |pos| {
+            if pos < start {
+                return; // the LF of a CRLF
+            }
+            let body = &chunk[start..pos];
             let mut term_len = 1;
             if chunk[pos] == b'\r' {
                 match chunk.get(pos + 1) {
@@ -140,7 +145,7 @@ impl LineFramer {
                     None => self.after_cr = true,
                 }
             }
-            let end = (self.total - (chunk.len() - pos - term_len) as u64, self.after_cr);
+            let end = (total - (len - pos - term_len) as u64, self.after_cr);
             if self.partial.is_empty() && !self.partial_cut {
                 let cut = body.len() > self.max_line_bytes;
                 let text = &body[..body.len().min(self.max_line_bytes)];
@@ -149,9 +154,10 @@ impl LineFramer {
                 self.append_partial(body);
                 self.emit_partial(end, &mut emit);
             }
-            chunk = &chunk[pos + term_len..];
+            start = pos + term_len;
             self.tail = 0;
-        }
+        });
+        chunk = &chunk[start..];
         if !chunk.is_empty() {
             self.tail += chunk.len() as u64;
             self.append_partial(chunk);
@@ -229,47 +235,50 @@ impl LineFramer {
 /// Frames a run of whole lines as [`LineFramer::push_bulk`] hands them to
 /// [`BulkSink::lines`]: `text` ends with a terminator, and a CR at its very end is a whole one.
 /// Calls `on_line(start, end)` for each line, in order (its text is `text[start..end]`);
-/// returns how many there were. Sixteen bytes at a time: finding the line ends is most of
-/// what a run costs before the matcher's pass, and most 16-byte pieces hold none.
+/// returns how many there were.
 pub fn frame_run(text: &[u8], mut on_line: impl FnMut(usize, usize)) -> u64 {
     let mut lines = 0;
     let mut start = 0;
-    // A terminator at `at`: a CR there with an LF after it is one terminator, so the next line
-    // starts two bytes on, and that LF, when it comes up, is skipped (it lies before `start`).
-    let mut end_line = |at: usize, start: &mut usize| {
-        if at < *start {
+    for_each_terminator(text, |at| {
+        // A CR with an LF after it is one terminator: the next line starts two bytes on, and
+        // that LF, when it comes up, is skipped (it lies before `start`).
+        if at < start {
             return;
         }
-        on_line(*start, at);
+        on_line(start, at);
         lines += 1;
-        *start = if text[at] == b'\r' && text.get(at + 1) == Some(&b'\n') { at + 2 } else { at + 1 };
-    };
+        start = if text[at] == b'\r' && text.get(at + 1) == Some(&b'\n') { at + 2 } else { at + 1 };
+    });
+    lines
+}
+
+/// Calls `found(at)` for every LF and CR in `text`, in order. Sixteen bytes at a time: finding
+/// line ends is most of what framing costs, and most 16-byte pieces of a log hold none (a
+/// search call per line costs more than the search).
+fn for_each_terminator(text: &[u8], mut found: impl FnMut(usize)) {
     let mut i = 0;
     #[cfg(target_arch = "x86_64")]
     while i + 16 <= text.len() {
         use std::arch::x86_64::*;
         // SAFETY: SSE2 is part of the x86-64 baseline, and `text[i..i + 16]` is in bounds; the
         // unaligned load has no alignment requirement.
-        let (lf, cr) = unsafe {
+        let mut ends = unsafe {
             let v = _mm_loadu_si128(text.as_ptr().add(i) as *const __m128i);
-            (
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8))) as u32,
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8))) as u32,
-            )
+            let lf = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8));
+            let cr = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8));
+            _mm_movemask_epi8(_mm_or_si128(lf, cr)) as u32
         };
-        let mut ends = lf | cr;
         while ends != 0 {
-            end_line(i + ends.trailing_zeros() as usize, &mut start);
+            found(i + ends.trailing_zeros() as usize);
             ends &= ends - 1;
         }
         i += 16;
     }
     for (at, &b) in text.iter().enumerate().skip(i) {
         if b == b'\n' || b == b'\r' {
-            end_line(at, &mut start);
+            found(at);
         }
     }
-    lines
 }
 
 #[cfg(test)]
@@ -287,10 +296,11 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// `frame_run` finds the lines `LineFramer` finds in a run `push_bulk` hands out; the
-        /// 16-byte path (long runs) agrees with the byte-at-a-time one.
+        /// `frame_run` and `LineFramer::push` (whole, or in pieces) find the lines that ending
+        /// one at each LF, CRLF or lone CR, byte by byte, finds; their 16-byte paths (long runs)
+        /// agree with their byte-at-a-time ones.
         #[test]
-        fn framing_a_run_finds_the_framers_lines(
+        fn framing_finds_the_lines_between_terminators(
             bytes in proptest::collection::vec(proptest::prop_oneof![
                 proptest::strategy::Just(b'\n'), proptest::strategy::Just(b'\r'),
                 proptest::strategy::Just(b'x'), proptest::num::u8::ANY,
@@ -299,14 +309,35 @@ mod tests {
         ) {
             let mut text = bytes.clone();
             text.push(if end_with_cr { b'\r' } else { b'\n' });
+            // The definition, one byte at a time.
             let mut want = Vec::new();
-            let mut framer = LineFramer::new(1 << 20);
-            framer.push(&text, |l| want.push(l.text.to_vec()));
-            framer.flush(|l| want.push(l.text.to_vec()));
+            let mut line = Vec::new();
+            let mut after_cr = false;
+            for &b in &text {
+                if b == b'\n' && after_cr {
+                    after_cr = false;
+                    continue;
+                }
+                after_cr = b == b'\r';
+                if b == b'\n' || b == b'\r' {
+                    want.push(std::mem::take(&mut line));
+                } else {
+                    line.push(b);
+                }
+            }
             let mut got = Vec::new();
             let n = frame_run(&text, |start, end| got.push(text[start..end].to_vec()));
             proptest::prop_assert_eq!(n as usize, got.len());
-            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert_eq!(&got, &want);
+            for piece in [text.len(), 7, 1] {
+                let mut framer = LineFramer::new(1 << 20);
+                let mut pushed = Vec::new();
+                for chunk in text.chunks(piece) {
+                    framer.push(chunk, |l| pushed.push(l.text.to_vec()));
+                }
+                framer.flush(|l| pushed.push(l.text.to_vec()));
+                proptest::prop_assert_eq!(&pushed, &want);
+            }
         }
     }
 
