@@ -9,8 +9,9 @@
 //!
 //! [`Matcher::scan`] takes a [`Block`] — many normalised lines joined by `\n` — scans it once, maps
 //! every match back to its line and reports each distinct (line, pattern) pair once, in line order.
-//! Patterns never span lines: the matcher is only ever given normalised text, which contains no
-//! `\n` inside a line, and no pattern contains one either.
+//! Patterns never span lines there: normalised text contains no `\n` inside a line, and no
+//! pattern contains one either. ([`Matcher::prescan`] reads raw lines, where a line break is
+//! white space; a pattern found across one only flags a line for nothing.)
 //!
 //! Speed: a DFA walk is bound by the latency of one table load per byte, each depending on the
 //! last. Because lines are independent (after a `\n` the automaton is back at its start state),
@@ -22,6 +23,7 @@
 mod dfa;
 pub mod prefilter;
 
+use crate::normalize::fold_ascii;
 use aho_corasick::dfa::DFA;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use dfa::CompactDfa;
@@ -328,20 +330,10 @@ impl Matcher {
             if line == last {
                 continue;
             }
-            // Where the rest must start: after the white space that the prefix's last space
-            // stands for, if it ends with one. Most checks fail at the rest's first byte, which
-            // is looked at before the call.
-            let mut from = end;
-            if fold_byte(text[end - 1]) == b' ' {
-                while text.get(from).is_some_and(|&b| fold_byte(b) == b' ') {
-                    from += 1;
-                }
-            }
-            let next = text.get(from).map(|&b| fold_byte(b));
-            let hit = self.targets[ac_pattern as usize].iter().any(|c| match c.rest.first() {
-                None => true,
-                Some(&first) => next == Some(first) && folded_starts_with(text, from, &c.rest),
-            });
+            // A prefix that ends in a space is reported again at each white-space byte after
+            // it (the automaton stays in its state), so the last report sees the rest start.
+            let hit =
+                self.targets[ac_pattern as usize].iter().any(|c| folded_starts_with(text, end, &c.rest));
             if hit {
                 candidate(line);
                 last = line;
@@ -545,38 +537,24 @@ fn prescan_key(literal: &str, keys: &mut Vec<String>) -> bool {
     true
 }
 
-/// [`fold_ascii`](crate::normalize::fold_ascii) by table: one load.
-#[inline(always)]
-fn fold_byte(b: u8) -> u8 {
-    static FOLD: [u8; 256] = {
-        let mut table = [0u8; 256];
-        let mut b = 0;
-        while b < 256 {
-            table[b] = crate::normalize::fold_ascii(b as u8);
-            b += 1;
-        }
-        table
-    };
-    FOLD[b as usize]
+/// Where the run of white space at `text[at..]` ends.
+fn skip_space(text: &[u8], mut at: usize) -> usize {
+    while text.get(at).is_some_and(|&b| fold_ascii(b) == b' ') {
+        at += 1;
+    }
+    at
 }
 
-/// Whether the folded form of `text` from `at` on starts with `rest` (`text[..at]` ends with a
-/// pattern's first bytes: when the last of them is white space, so is a space that follows it).
-/// Exact for folded text; past the end of `text` nothing matches.
-fn folded_starts_with(text: &[u8], at: usize, rest: &[u8]) -> bool {
-    let mut i = at;
-    let mut after_space = at > 0 && fold_byte(text[at - 1]) == b' ';
-    for &want in rest {
-        if after_space {
-            while text.get(i).is_some_and(|&b| fold_byte(b) == b' ') {
-                i += 1;
-            }
+/// Whether the folded form of `text` from `at` on starts with `rest`. Most calls fail at the
+/// first byte; past the end of `text` nothing matches.
+#[inline]
+fn folded_starts_with(text: &[u8], mut at: usize, rest: &[u8]) -> bool {
+    for (k, &want) in rest.iter().enumerate() {
+        if k > 0 && rest[k - 1] == b' ' {
+            at = skip_space(text, at);
         }
-        match text.get(i) {
-            Some(&b) if fold_byte(b) == want => {
-                after_space = want == b' ';
-                i += 1;
-            }
+        match text.get(at) {
+            Some(&b) if fold_ascii(b) == want => at += 1,
             _ => return false,
         }
     }
