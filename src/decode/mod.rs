@@ -211,10 +211,10 @@ impl Decoder {
         if self.format == Format::Auto && !line.text.is_empty() {
             self.format = format::detect(line.text);
         }
-        // A plain file (configured or detected): each line is a record, as it is. (What
-        // follows would come to the same, a line at a time, at several times the cost.)
+        // A plain file (configured or detected) without joining: each line is a record, as it
+        // is. (What follows would come to the same, a line at a time, at several times the cost.)
         let plain = self.format == Format::Plain && self.spec.multiline.is_none();
-        if self.spec.is_plain() || plain && line.number >= self.skip[format::STDOUT] {
+        if plain && line.number >= self.skip[format::STDOUT] {
             emit(Record { number: line.number, text: line.text, cut: line.cut, time: None });
             return;
         }
