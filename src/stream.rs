@@ -455,14 +455,14 @@ mod tests {
         "no_shard_available_action_exception",
     ];
 
-    /// Every event of one stream fed `text` in pieces of `piece` bytes, then ended.
-    fn events(text: &[u8], piece: usize) -> Vec<Event> {
+    /// Every event of one stream fed `pieces` (each one batch), then ended.
+    fn events<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> Vec<Event> {
         let sh = shared();
         let mut proc = StreamProcessor::new(StreamInfo::new("stdin", "stdin"), sh);
         let input = proc.add_input();
         let (mut ws, mut out) = (Workspace::default(), Vec::new());
-        for chunk in text.chunks(piece) {
-            proc.push(&mut ws, input, sh, chunk, 1_000, &mut out);
+        for piece in pieces {
+            proc.push(&mut ws, input, sh, piece, 1_000, &mut out);
         }
         proc.end(&mut ws, sh, 1_000, &mut out);
         out
@@ -473,7 +473,7 @@ mod tests {
         // One batch: the quiet lines far from the evidence are only counted, the last three kept.
         let mut text: String = (0..20).map(|i| format!("quiet line {i}\n")).collect();
         text.push_str("HINT: Check free disk space.\n");
-        let events = events(text.as_bytes(), text.len());
+        let events = events([text.as_bytes()]);
         let [Event::Finding(f)] = &events[..] else { panic!("one finding expected: {events:?}") };
         let context: Vec<(u64, &str)> = f.context.iter().map(|l| (l.line, l.text.as_str())).collect();
         assert_eq!(context, [(18, "quiet line 17"), (19, "quiet line 18"), (20, "quiet line 19")]);
@@ -491,20 +491,9 @@ mod tests {
         ) {
             let text: String =
                 picks.iter().enumerate().map(|(i, &k)| format!("{} #{i}\n", LINES[k])).collect();
-            let whole = events(text.as_bytes(), text.len());
-            let one_by_one: Vec<Event> = {
-                let sh = shared();
-                let mut proc = StreamProcessor::new(StreamInfo::new("stdin", "stdin"), sh);
-                let input = proc.add_input();
-                let (mut ws, mut out) = (Workspace::default(), Vec::new());
-                for line in text.split_inclusive('\n') {
-                    proc.push(&mut ws, input, sh, line.as_bytes(), 1_000, &mut out);
-                }
-                proc.end(&mut ws, sh, 1_000, &mut out);
-                out
-            };
-            prop_assert_eq!(&whole, &one_by_one);
-            prop_assert_eq!(events(text.as_bytes(), 7), one_by_one);
+            let one_by_one = events(text.split_inclusive('\n').map(str::as_bytes));
+            prop_assert_eq!(events([text.as_bytes()]), one_by_one.clone());
+            prop_assert_eq!(events(text.as_bytes().chunks(7)), one_by_one);
         }
     }
 }
