@@ -10,7 +10,8 @@
   benches/watch_bench.py footprint [--files 1000] [--idle 30]
       RSS when following N files, and CPU used while idle.
 
-Each run uses a fresh temporary directory; nothing is left behind.
+Each run uses a fresh temporary directory; nothing is left behind. FAULTLINE_BIN=PATH runs
+another binary than target/release/faultline (to compare two builds).
 """
 import argparse, json, os, queue, resource, signal, statistics, subprocess, sys, tempfile, threading, time
 
