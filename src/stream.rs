@@ -15,7 +15,7 @@ use crate::correlate::{ActivityReport, LineIn, Millis, Policy, Report, StreamCor
 use crate::decode::{Decoder, DecoderState, Decoding, Nanos, Pos, Record};
 use crate::engine::{Catalog, LineScanner};
 use crate::finding::{Activity, Event, Finding, PlaybookRef, StreamInfo, rfc3339};
-use crate::frame::LineFramer;
+use crate::frame::{BulkSink, Line, LineFramer};
 use crate::matcher::PatternId;
 use crate::source::Counters;
 
@@ -162,19 +162,33 @@ impl StreamProcessor {
         let (scanner, times) = (&mut ws.scanner, &mut ws.times);
         let (mut lines, mut cut) = (0u64, 0u64);
         if let Some(Input { framer, decoder, .. }) = self.inputs.get_mut(input).and_then(Option::as_mut) {
-            let mut emit = |r: Record<'_>| scan(scanner, times, r);
-            let on_line = |line: crate::frame::Line<'_>| {
-                lines += 1;
-                cut += u64::from(line.cut);
-                decoder.line(&line, now, &mut emit);
-            };
+            let before = framer.next_number();
             match bytes {
-                Some(b) => framer.push(b, on_line),
-                None => {
-                    framer.flush(on_line);
-                    decoder.flush(now, &mut emit);
+                // Plain lines go to the scanner in runs: framed once, by the scanner.
+                Some(b) if decoder.passes_through(before) => {
+                    let mut sink = PlainLines { scanner, times, cut: 0 };
+                    framer.push_bulk(b, &mut sink);
+                    cut = sink.cut;
+                    let (offset, after_cr, next_line) =
+                        (framer.consumed(), framer.after_cr(), framer.next_number());
+                    decoder.passed_through(Pos { offset, after_cr, next_line });
+                }
+                _ => {
+                    let mut emit = |r: Record<'_>| scan(scanner, times, r);
+                    let on_line = |line: Line<'_>| {
+                        cut += u64::from(line.cut);
+                        decoder.line(&line, now, &mut emit);
+                    };
+                    match bytes {
+                        Some(b) => framer.push(b, on_line),
+                        None => {
+                            framer.flush(on_line);
+                            decoder.flush(now, &mut emit);
+                        }
+                    }
                 }
             }
+            lines = framer.next_number() - before;
         }
         let bytes = bytes.map_or(0, |b| b.len() as u64);
         self.stats.lines += lines;
@@ -433,6 +447,30 @@ fn scan(scanner: &mut LineScanner, times: &mut Vec<Option<Millis>>, r: Record<'_
     }
 }
 
+/// Takes the lines of an input whose decoder passes them through (plain text: no log time).
+struct PlainLines<'a> {
+    scanner: &'a mut LineScanner,
+    times: &'a mut Vec<Option<Millis>>,
+    cut: u64,
+}
+
+impl BulkSink for PlainLines<'_> {
+    fn line(&mut self, line: Line<'_>) {
+        self.cut += u64::from(line.cut);
+        scan(
+            self.scanner,
+            self.times,
+            Record { number: line.number, text: line.text, cut: line.cut, time: None },
+        );
+    }
+
+    fn lines(&mut self, first_number: u64, text: &[u8]) -> u64 {
+        let lines = self.scanner.push_lines(first_number, text);
+        self.times.resize(self.scanner.len(), None);
+        lines
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,6 +491,8 @@ mod tests {
         "Deadlock found when trying to get lock; try restarting transaction",
         "HINT: Check free disk space.",
         "no_shard_available_action_exception",
+        "",
+        " \t ",
     ];
 
     /// Every event of one stream fed `pieces` (each one batch), then ended.
@@ -480,6 +520,18 @@ mod tests {
         assert_eq!(f.evidence[0].line, 21);
     }
 
+    #[test]
+    fn blank_lines_are_never_context() {
+        let text = "quiet 1\nquiet 2\n\nquiet 4\n  \t\n\nquiet 7\n\nHINT: Check free disk space.\n";
+        for pieces in [vec![text.as_bytes()], text.as_bytes().chunks(3).collect()] {
+            let events = events(pieces);
+            let [Event::Finding(f)] = &events[..] else { panic!("one finding expected: {events:?}") };
+            let context: Vec<(u64, &str)> = f.context.iter().map(|l| (l.line, l.text.as_str())).collect();
+            assert_eq!(context, [(2, "quiet 2"), (4, "quiet 4"), (7, "quiet 7")]);
+            assert_eq!(f.evidence[0].line, 9);
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -489,8 +541,11 @@ mod tests {
         fn findings_do_not_depend_on_how_lines_are_batched(
             picks in proptest::collection::vec(0usize..LINES.len(), 1..80),
         ) {
-            let text: String =
-                picks.iter().enumerate().map(|(i, &k)| format!("{} #{i}\n", LINES[k])).collect();
+            let line = |(i, &k): (usize, &usize)| match LINES[k] {
+                blank if blank.trim().is_empty() => format!("{blank}\n"),
+                text => format!("{text} #{i}\n"),
+            };
+            let text: String = picks.iter().enumerate().map(line).collect();
             let one_by_one = events(text.split_inclusive('\n').map(str::as_bytes));
             prop_assert_eq!(events([text.as_bytes()]), one_by_one.clone());
             prop_assert_eq!(events(text.as_bytes().chunks(7)), one_by_one);

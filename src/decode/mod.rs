@@ -204,6 +204,20 @@ impl Decoder {
         self.drop_through = t;
     }
 
+    /// True when the lines of the input from line `next_line` on are records as they are (plain
+    /// text, no joining, nothing to skip): the caller may hand them on in bulk instead of through
+    /// [`Decoder::line`], and report where it got to with [`Decoder::passed_through`].
+    pub fn passes_through(&self, next_line: u64) -> bool {
+        self.format == Format::Plain
+            && self.spec.multiline.is_none()
+            && next_line >= self.skip[format::STDOUT]
+    }
+
+    /// The lines up to `end` were handed on in bulk (see [`Decoder::passes_through`]).
+    pub fn passed_through(&mut self, end: Pos) {
+        self.last_end = end;
+    }
+
     /// Decodes one framed line; `emit` gets the records it completes.
     pub fn line(&mut self, line: &Line<'_>, now: Millis, emit: &mut impl FnMut(Record<'_>)) {
         let before = self.last_end;
@@ -213,8 +227,7 @@ impl Decoder {
         }
         // A plain file (configured or detected) without joining: each line is a record, as it
         // is. (What follows would come to the same, a line at a time, at several times the cost.)
-        let plain = self.format == Format::Plain && self.spec.multiline.is_none();
-        if plain && line.number >= self.skip[format::STDOUT] {
+        if self.passes_through(line.number) {
             emit(Record { number: line.number, text: line.text, cut: line.cut, time: None });
             return;
         }

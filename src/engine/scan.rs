@@ -70,16 +70,20 @@ impl LineScanner {
     /// Adds the whole lines of `text` (each ended by LF, CRLF or a lone CR, as
     /// `LineFramer::push_bulk` hands them out), numbered from `first_number`; returns how many
     /// there were. They are kept as they came, terminators included, and only framed: cheaper
-    /// than [`LineScanner::push`] line by line. Blank lines are kept (they never match).
+    /// than [`LineScanner::push`] line by line. As there, blank lines are not kept (their bytes
+    /// stay in the text the pre-scan reads, between two lines, where they can only flag the next
+    /// line for nothing).
     pub fn push_lines(&mut self, first_number: u64, text: &[u8]) -> u64 {
         let base = self.raw.len();
         self.raw.extend_from_slice(text);
         let mut number = first_number;
         let Self { raw_starts, raw_ends, numbers, .. } = self;
         let lines = frame_run(text, |start, end| {
-            raw_starts.push(base + start);
-            raw_ends.push(base + end);
-            numbers.push(number);
+            if !is_blank(&text[start..end]) {
+                raw_starts.push(base + start);
+                raw_ends.push(base + end);
+                numbers.push(number);
+            }
             number += 1;
         });
         self.cut.resize(self.numbers.len(), false);
@@ -173,12 +177,8 @@ impl LineScanner {
 
     /// Normalises line `i` into the block.
     fn pick(&mut self, i: usize) {
-        let start = self.block.line_start();
         let line = &self.raw[self.raw_starts[i]..self.raw_ends[i]];
-        if self.normalizer.normalize(line, &mut self.block.text) == 0 {
-            self.block.discard_line(start); // a blank line from `push_lines`
-            return;
-        }
+        self.normalizer.normalize(line, &mut self.block.text);
         self.block.end_line();
         self.picked.push(i);
     }

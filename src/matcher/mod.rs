@@ -71,20 +71,10 @@ impl Block {
         self.ends.is_empty()
     }
 
-    /// Starts a new line; write its text into `self.text`, then call [`Block::end_line`].
-    pub fn line_start(&self) -> usize {
-        self.text.len()
-    }
-
-    /// Ends the line begun at the current end of `text`.
+    /// Ends the line written into `text` since the last one (or [`Block::push_line`]).
     pub fn end_line(&mut self) {
         self.ends.push(self.text.len());
         self.text.push(b'\n');
-    }
-
-    /// Drops a line begun at `start` (it normalised to nothing).
-    pub fn discard_line(&mut self, start: usize) {
-        self.text.truncate(start);
     }
 
     pub fn push_line(&mut self, line: &[u8]) {
