@@ -200,13 +200,62 @@ impl RawLine {
     }
 }
 
+/// The lines that came before a hit, copied raw into one buffer (one allocation for all of
+/// them): most records are replaced before they are reported, so the cleaning into display
+/// text waits until they are.
+#[derive(Debug, Clone, Default)]
+struct Before {
+    text: Vec<u8>,
+    lines: Vec<BeforeLine>,
+}
+
+/// One line of [`Before`]: its text ends at `end` in [`Before::text`].
+#[derive(Debug, Clone, Copy)]
+struct BeforeLine {
+    seq: u64,
+    number: u64,
+    time: Millis,
+    logged: Option<Millis>,
+    cut: bool,
+    end: usize,
+}
+
+impl Before {
+    fn copy(ring: &VecDeque<RawLine>) -> Self {
+        let mut text = Vec::with_capacity(ring.iter().map(|l| l.raw.len()).sum());
+        let lines = ring
+            .iter()
+            .map(|l| {
+                text.extend_from_slice(&l.raw);
+                let (seq, number, time, logged, cut) = (l.seq, l.number, l.time, l.logged, l.cut);
+                BeforeLine { seq, number, time, logged, cut, end: text.len() }
+            })
+            .collect();
+        Before { text, lines }
+    }
+
+    /// Line `i` as shown in a finding.
+    fn kept(&self, i: usize) -> KeptLine {
+        let l = self.lines[i];
+        let start = i.checked_sub(1).map_or(0, |j| self.lines[j].end);
+        let text = display_record(&self.text[start..l.end], l.cut);
+        KeptLine { seq: l.seq, number: l.number, text, time: l.time, logged: l.logged }
+    }
+
+    /// The inverse of [`Before::kept`] (restored state: the text is already cleaned).
+    fn from_kept(lines: Vec<KeptLine>) -> Self {
+        let ring: VecDeque<RawLine> = lines.into_iter().map(RawLine::from_kept).collect();
+        Before::copy(&ring)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct HitRecord {
+    /// What the scorer reads (line number and identity; its text is left empty, as reports
+    /// show `line`).
     evidence: EvidenceLine,
     line: KeptLine,
-    /// Copied raw: most records are replaced before they are reported, so the cleaning
-    /// into display text waits until they are.
-    before: Vec<RawLine>,
+    before: Before,
 }
 
 #[derive(Debug, Clone)]
@@ -345,6 +394,9 @@ pub struct StreamCorrelator {
     next_seq: u64,
     last_eval: Millis,
     normalizer: Normalizer,
+    /// Scratch space of [`StreamCorrelator::observe`].
+    sanitized: Vec<u8>,
+    touched: Vec<usize>,
 }
 
 impl StreamCorrelator {
@@ -444,13 +496,15 @@ impl StreamCorrelator {
 
         let mut interesting = false;
         if matched {
-            let k = kept(&line);
-            let mut sanitized = Vec::new();
+            let mut sanitized = std::mem::take(&mut self.sanitized);
+            sanitized.clear();
             self.normalizer.sanitize(line.raw, &mut sanitized);
-            let evidence = EvidenceLine::new(line.number, k.text.clone(), &sanitized);
+            let evidence = EvidenceLine::new(line.number, String::new(), &sanitized);
+            self.sanitized = sanitized;
             let record =
-                Arc::new(HitRecord { evidence, line: k, before: self.recent.iter().cloned().collect() });
-            let mut touched: Vec<usize> = Vec::new();
+                Arc::new(HitRecord { evidence, line: kept(&line), before: Before::copy(&self.recent) });
+            let mut touched = std::mem::take(&mut self.touched);
+            touched.clear();
             for &p in line.hits {
                 let info = &catalog.patterns[p as usize];
                 if info.used_by.is_empty() {
@@ -485,7 +539,7 @@ impl StreamCorrelator {
                 }
                 st.last_time = now;
             }
-            for r in touched {
+            for &r in &touched {
                 let t = policy.thresholds[r];
                 let st = self.playbooks.entry(r).or_default();
                 let before = st.count_since(now.saturating_sub(ms(t.window)));
@@ -507,6 +561,7 @@ impl StreamCorrelator {
                     interesting |= now.saturating_sub(self.last_eval) >= 1000;
                 }
             }
+            self.touched = touched;
         }
         if policy.context_before > 0 {
             let mut slot = if self.recent.len() >= policy.context_before {
@@ -617,9 +672,9 @@ impl StreamCorrelator {
         evidence.sort_by_key(|e| e.line.seq);
         let mut context: Vec<KeptLine> = Vec::new();
         for e in &evidence {
-            for b in &e.before {
+            for (i, b) in e.before.lines.iter().enumerate() {
                 if !evidence.iter().any(|x| x.line.seq == b.seq) && !context.iter().any(|c| c.seq == b.seq) {
-                    context.push(b.kept());
+                    context.push(e.before.kept(i));
                 }
             }
         }

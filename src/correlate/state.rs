@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    HitRecord, KeptLine, Millis, PatternState, Pending, PlaybookState, RawLine, ReportedFinding,
+    Before, HitRecord, KeptLine, Millis, PatternState, Pending, PlaybookState, RawLine, ReportedFinding,
     StreamCorrelator,
 };
 use crate::engine::analysis::EvidenceLine;
@@ -74,19 +74,15 @@ impl HitSnap {
         HitSnap {
             line: h.line.clone(),
             identity: h.evidence.identity,
-            before: h.before.iter().map(RawLine::kept).collect(),
+            before: (0..h.before.lines.len()).map(|i| h.before.kept(i)).collect(),
         }
     }
 
     fn restore(self) -> HitRecord {
         HitRecord {
-            evidence: EvidenceLine {
-                number: self.line.number,
-                text: self.line.text.clone(),
-                identity: self.identity,
-            },
+            evidence: EvidenceLine { number: self.line.number, text: String::new(), identity: self.identity },
             line: self.line,
-            before: self.before.into_iter().map(RawLine::from_kept).collect(),
+            before: Before::from_kept(self.before),
         }
     }
 }
