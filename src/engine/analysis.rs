@@ -45,7 +45,9 @@ impl EvidenceLine {
 /// A raw line as shown to people: ANSI removed, lossy UTF-8, trimmed, cut with a marker.
 pub fn display_text(raw: &[u8], already_cut: bool) -> String {
     let stripped = strip_ansi(raw);
-    let mut text = String::from_utf8_lossy(&stripped).trim_end().to_string();
+    // `from_utf8` checks ASCII a word at a time; the lossy decoder goes byte by byte.
+    let valid = std::str::from_utf8(&stripped).map(std::borrow::Cow::Borrowed);
+    let mut text = valid.unwrap_or_else(|_| String::from_utf8_lossy(&stripped)).trim_end().to_string();
     let mut cut = already_cut;
     if text.len() > EVIDENCE_MAX_BYTES {
         let mut end = EVIDENCE_MAX_BYTES;
