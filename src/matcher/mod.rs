@@ -17,14 +17,14 @@
 //! last. Because lines are independent (after a `\n` the automaton is back at its start state),
 //! the block is cut at line boundaries into [`LANES`] segments walked in one interleaved loop: the
 //! CPU overlaps the independent load chains, which more than doubles throughput on one core
-//! (measured in `benches/README.md`). `aho-corasick` builds the DFA, and `dfa.rs` copies it into
-//! a denser table for that loop.
+//! (measured in `benches/README.md`). `aho-corasick` builds the automaton (as an NFA), and
+//! `dfa.rs` computes its DFA into a dense table for that loop.
 
 mod dfa;
 pub mod prefilter;
 
 use crate::normalize::fold_ascii;
-use aho_corasick::dfa::DFA;
+use aho_corasick::nfa::noncontiguous::NFA;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use dfa::CompactDfa;
 use regex::bytes::{Regex, RegexBuilder};
@@ -254,10 +254,10 @@ impl Matcher {
         let automaton = if literals.is_empty() {
             None
         } else {
-            let dfa = DFA::builder().match_kind(MatchKind::Standard).build(&literals).ok();
-            Some(match dfa.as_ref().and_then(|dfa| CompactDfa::new(dfa, &literals)) {
+            let nfa = NFA::builder().match_kind(MatchKind::Standard).build(&literals).ok();
+            Some(match nfa.as_ref().and_then(|nfa| CompactDfa::new(nfa, &literals)) {
                 Some(dfa) => Literals::Dfa(Box::new(dfa)),
-                // The DFA has a size limit; a huge pattern set falls back to the NFA.
+                // The table has a size limit; a huge pattern set falls back to the library's search.
                 None => Literals::Fallback(
                     AhoCorasickBuilder::new()
                         .match_kind(MatchKind::Standard)
