@@ -169,9 +169,6 @@ impl StreamProcessor {
                     let mut sink = PlainLines { scanner, times, cut: 0 };
                     framer.push_bulk(b, &mut sink);
                     cut = sink.cut;
-                    let (offset, after_cr, next_line) =
-                        (framer.consumed(), framer.after_cr(), framer.next_number());
-                    decoder.passed_through(Pos { offset, after_cr, next_line });
                 }
                 _ => {
                     let mut emit = |r: Record<'_>| scan(scanner, times, r);

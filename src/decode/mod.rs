@@ -80,13 +80,6 @@ pub struct Decoding {
     pub partial_timeout: Duration,
 }
 
-impl Decoding {
-    /// True when decoding is the identity (plain text, no joining): records are the lines.
-    pub fn is_plain(&self) -> bool {
-        self.format == Format::Plain && self.multiline.is_none()
-    }
-}
-
 /// Where framing of an input resumes: the offset just past a line, whether that line ended in
 /// a CR, and the number of the next line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -206,16 +199,13 @@ impl Decoder {
 
     /// True when the lines of the input from line `next_line` on are records as they are (plain
     /// text, no joining, nothing to skip): the caller may hand them on in bulk instead of through
-    /// [`Decoder::line`], and report where it got to with [`Decoder::passed_through`].
+    /// [`Decoder::line`]. Once true it stays true (the format and the rule are fixed, and line
+    /// numbers only grow), and such a decoder never holds anything, so the lines it does not
+    /// see change nothing it reports.
     pub fn passes_through(&self, next_line: u64) -> bool {
         self.format == Format::Plain
             && self.spec.multiline.is_none()
             && next_line >= self.skip[format::STDOUT]
-    }
-
-    /// The lines up to `end` were handed on in bulk (see [`Decoder::passes_through`]).
-    pub fn passed_through(&mut self, end: Pos) {
-        self.last_end = end;
     }
 
     /// Decodes one framed line; `emit` gets the records it completes.
