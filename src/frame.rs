@@ -313,8 +313,8 @@ mod tests {
 
     proptest::proptest! {
         /// `frame_run` and `LineFramer::push` (whole, or in pieces) find the lines that ending
-        /// one at each LF, CRLF or lone CR, byte by byte, finds; their 64- and 16-byte paths (long runs)
-        /// agree with their byte-at-a-time ones.
+        /// a line at each LF, CRLF or lone CR, one byte at a time, gives; texts up to 200 bytes
+        /// take their 64- and 16-byte paths as well as the byte-at-a-time one.
         #[test]
         fn framing_finds_the_lines_between_terminators(
             bytes in proptest::collection::vec(proptest::prop_oneof![

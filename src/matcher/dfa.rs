@@ -229,9 +229,7 @@ mod tests {
             got.sort_unstable();
             proptest::prop_assert_eq!(got, want);
         }
-    }
 
-    proptest::proptest! {
         /// Walking raw text with the raw classes finds what walking its folded form finds.
         #[test]
         fn the_raw_walk_finds_what_the_folded_walk_finds(
